@@ -1,0 +1,187 @@
+"""``kkp-readiness``: the catalogue, profiles, the local lab, and runs of the suite.
+
+>>> main(["catalogue", "--json"])     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from kkp_readiness import __version__
+from kkp_readiness.catalogue import catalogue_json, implemented_ids, load_catalogue
+from kkp_readiness.errors import KkpReadinessError, LabError
+from kkp_readiness.profile import lab_dir, load_profile
+from kkp_readiness.verdict import ExitCode
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _catalogue(args: argparse.Namespace) -> int:
+    catalogue = load_catalogue()
+    implemented = implemented_ids()
+    entries = catalogue_json(catalogue, implemented)
+    if args.section:
+        entries = [e for e in entries if e["section"] == args.section.upper()]
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return ExitCode.OK
+    for section in catalogue.sections:
+        rows = [e for e in entries if e["section"] == section.id]
+        if not rows:
+            continue
+        done = sum(e["implemented"] for e in rows)
+        print(f"{section.id} — {section.title} ({done}/{len(rows)} implemented)")
+        for entry in rows:
+            flag = "x" if entry["implemented"] else " "
+            print(f"  [{flag}] {entry['id']:<15}{entry['level']:<12}{entry['severity']:<9}{entry['title']}")
+    total = sum(e["implemented"] for e in entries)
+    print(f"\n{total}/{len(entries)} requirements implemented")
+    return ExitCode.OK
+
+
+def _profile(args: argparse.Namespace) -> int:
+    loaded = load_profile(args.profile)
+    if args.action == "validate":
+        chain = " <- ".join(str(f.path.name) for f in reversed(loaded.files))
+        print(f"profile {loaded.name} is valid ({chain}); sha256 {loaded.sha256}")
+        return ExitCode.OK
+    print(json.dumps({"name": loaded.name, "sha256": loaded.sha256,
+                      "files": [{"path": str(f.path), "sha256": f.sha256} for f in loaded.files],
+                      "document": loaded.document}, indent=2, default=str))
+    return ExitCode.OK
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from kkp_readiness.lab import FAULTS, Lab
+
+    directory = Path(args.dir) if args.dir else lab_dir()
+    state_file = directory / "state.json"
+    if args.action == "faults":
+        for fault in FAULTS.values():
+            breaks = ", ".join(fault.breaks) or "(warning only)"
+            print(f"{fault.name:<28}{fault.part:<9}{breaks:<22}{fault.description}")
+        return ExitCode.OK
+    if args.action == "up":
+        if state_file.exists():
+            lab = Lab.attach(directory)
+            if any(lab.status().values()):
+                raise LabError(f"a lab is already running in {directory}; stop it with `kkp-readiness lab down`")
+            lab.stop()
+            state_file.unlink(missing_ok=True)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = Lab(workdir=directory, faults=args.fault or ()).start()
+        print(json.dumps(state, indent=2))
+        print(f"lab running (state in {state_file}); run the suite with --profile=lab; "
+              "stop it with `kkp-readiness lab down`", file=sys.stderr)
+        return ExitCode.OK
+    if not state_file.exists():
+        print(f"no lab state in {directory}: the lab is not running", file=sys.stderr)
+        return ExitCode.OK if args.action == "down" else 1
+    lab = Lab.attach(directory)
+    if args.action == "status":
+        status = lab.status()
+        for part, alive in status.items():
+            print(f"{part:<10}{'up' if alive else 'DOWN'}")
+        return ExitCode.OK if all(status.values()) else 1
+    lab.stop()
+    state_file.unlink(missing_ok=True)
+    print("lab stopped", file=sys.stderr)
+    return ExitCode.OK
+
+
+def run_pytest(pytest_args: Sequence[str]) -> int:
+    """Run the suite; pytest's own usage errors (its exit code 4) become our exit code 2."""
+    import pytest
+
+    from kkp_readiness import plugin
+
+    plugin._CONTROLLER.state = None
+    code = int(pytest.main(list(pytest_args)))
+    if code == pytest.ExitCode.USAGE_ERROR and plugin._CONTROLLER.state is None:
+        return ExitCode.USAGE
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.project_dir:
+        os.chdir(PROJECT_ROOT)
+    return run_pytest(args.pytest_args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """Start a private lab, run the whole suite against it with --profile lab, stop the lab."""
+    from kkp_readiness.lab import Lab
+
+    os.chdir(PROJECT_ROOT)
+    reports = Path(args.reports_dir).resolve()
+    with Lab(faults=args.fault or ()) as lab:
+        os.environ["KKP_READINESS_LAB_DIR"] = str(lab.workdir)
+        print(f"lab up in {lab.workdir}", file=sys.stderr)
+        code = run_pytest(["--profile=lab", f"--reports-dir={reports}", "-p", "no:cacheprovider",
+                           *args.pytest_args])
+    latest = reports / "latest"
+    print(f"\nlab stopped. Reports of this run: {latest.resolve() if latest.exists() else reports}")
+    for name in ("report.html", "results.json", "junit.xml", "allure-results", "allure-report"):
+        path = latest / name
+        if path.exists():
+            print(f"  {name:<15}{path.resolve()}")
+    if (latest / "allure-report").exists():
+        print(f"  open the Allure report: {shutil.which('allure') or '.tools/node_modules/.bin/allure'} open "
+              f"{(latest / 'allure-report').resolve()}")
+    print(f"exit code {code}")
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kkp-readiness", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"kkp-readiness {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    catalogue = commands.add_parser("catalogue", help="list the requirement catalogue")
+    catalogue.add_argument("--json", action="store_true", help="print it as a JSON list")
+    catalogue.add_argument("--section", help="only this section, e.g. DNS")
+    catalogue.set_defaults(handler=_catalogue)
+
+    profile = commands.add_parser("profile", help="validate or show a profile")
+    profile.add_argument("action", choices=["validate", "show"])
+    profile.add_argument("profile", help="profile name or path")
+    profile.set_defaults(handler=_profile)
+
+    lab = commands.add_parser("lab", help="the local lab on 127.0.0.1: up, down, status, faults")
+    lab.add_argument("action", choices=["up", "down", "status", "faults"])
+    lab.add_argument("--dir", help=f"lab state directory (default: $KKP_READINESS_LAB_DIR or {lab_dir()})")
+    lab.add_argument("--fault", action="append", help="start with this named fault (repeatable; see `lab faults`)")
+    lab.set_defaults(handler=_lab)
+
+    run = commands.add_parser("run", help="run the suite (arguments after -- go to pytest)")
+    run.add_argument("--project-dir", action="store_true", help="run from the suite's checkout directory")
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    run.set_defaults(handler=_run)
+
+    demo = commands.add_parser("demo", help="start the lab, run the whole suite against it, stop the lab")
+    demo.add_argument("--reports-dir", default=str(PROJECT_ROOT / "reports"))
+    demo.add_argument("--fault", action="append", help="start the lab with this fault (repeatable)")
+    demo.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
+        args.pytest_args = args.pytest_args[1:]
+    try:
+        return int(args.handler(args))
+    except KkpReadinessError as exc:
+        print(f"kkp-readiness: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

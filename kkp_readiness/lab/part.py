@@ -1,0 +1,119 @@
+"""The ``Part`` abstraction: one piece of the stand-in site (DNS, ingress, later SSH, etcd, ...).
+
+A part turns the lab's faults into a plan, renders configuration into its own directory of the
+work directory, starts its daemons, waits until they answer and reports a small state dict that
+``Lab`` stores in ``state.json``. Keeping every part to this shape lets ``Lab`` start, check and
+stop any number of them (and re-attach to them from another process) without knowing details.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from kkp_readiness.errors import LabError
+from kkp_readiness.lab.ca import LabCA
+from kkp_readiness.lab.process import Daemon, DaemonError
+
+if TYPE_CHECKING:
+    from kkp_readiness.lab.faults import Fault
+
+
+def running_as_root() -> bool:
+    """Root needs explicit "stay root" options, as dnsmasq and NGINX otherwise switch users."""
+    return os.geteuid() == 0
+
+
+@dataclass
+class LabContext:
+    """What every part may use while starting: the work directory, the faults and the lab CA."""
+
+    workdir: Path
+    faults: tuple[Fault, ...] = ()
+    as_root: bool = field(default_factory=running_as_root)
+    _ca: LabCA | None = None
+
+    @property
+    def ca(self) -> LabCA:
+        """The lab CA (root + intermediate), created on first use in ``<workdir>/ca``."""
+        if self._ca is None:
+            self._ca = LabCA(self.workdir / "ca")
+        return self._ca
+
+    def faults_for(self, part: str) -> tuple[Fault, ...]:
+        return tuple(f for f in self.faults if f.part == part)
+
+    def directory(self, part: str) -> Path:
+        path = self.workdir / part
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class Part(ABC):
+    """One component of the lab. Subclasses set ``name`` and implement ``start`` and ``answering``."""
+
+    name: ClassVar[str]
+    #: How many times to retry a start that failed because another process took the free port.
+    port_retries: ClassVar[int] = 3
+
+    def __init__(self) -> None:
+        self.daemons: list[Daemon] = []
+        self.state: dict[str, Any] = {}
+
+    @abstractmethod
+    def start(self, ctx: LabContext) -> dict[str, Any]:
+        """Start the part's daemons, wait until they answer, return the part's state dict."""
+
+    @abstractmethod
+    def answering(self) -> bool:
+        """True if the part answers a real request (DNS query, TLS handshake) right now."""
+
+    def restore(self, state: dict[str, Any], daemons: list[Daemon]) -> None:
+        """Re-attach to a part started elsewhere, from its ``state.json`` section and daemons."""
+        self.state = state
+        self.daemons = daemons
+
+    def alive(self) -> bool:
+        return bool(self.daemons) and all(d.is_running() for d in self.daemons)
+
+    def healthy(self) -> bool:
+        """Alive and answering: what ``Lab.status()`` reports for the part."""
+        try:
+            return self.alive() and self.answering()
+        except Exception:
+            return False
+
+    def stop(self) -> None:
+        """Stop every daemon of the part (last started first); errors are collected and raised."""
+        errors = []
+        for daemon in reversed(self.daemons):
+            try:
+                daemon.stop()
+            except Exception as exc:
+                errors.append(str(exc))
+        if errors:
+            raise LabError(f"{self.name}: " + "; ".join(errors))
+
+    def launch(self, make: Callable[[], tuple[Daemon, Callable[[], bool]]]) -> Daemon:
+        """Start a daemon built by ``make`` and wait until its check passes.
+
+        ``make`` is called again (with a fresh free port) if the daemon died because its port was
+        taken between ``free_port`` and the bind, which can happen when labs start in parallel.
+        """
+        for attempt in range(self.port_retries + 1):
+            daemon, check = make()
+            daemon.start()
+            self.daemons.append(daemon)
+            try:
+                daemon.wait_ready(check)
+                return daemon
+            except DaemonError as exc:
+                if not (exc.exited and "in use" in exc.log_tail and attempt < self.port_retries):
+                    raise
+                self.daemons.remove(daemon)
+                daemon.stop()
+        raise AssertionError("unreachable")

@@ -1,0 +1,56 @@
+"""Fixed names and addresses of the lab site.
+
+The ``lab`` profile (and the integration tests) are written against these constants, so they
+are fixed values rather than options: changing one here changes what the profile must expect.
+Every address is on loopback (127.0.0.0/8); the lab never listens or connects anywhere else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from kkp_readiness.errors import LabError
+
+BASE_DOMAIN = "kkp.lab"
+SEED_NAME = "seed"
+SEED_DOMAIN = f"{SEED_NAME}.{BASE_DOMAIN}"
+
+#: Where the DNS servers listen (each on its own free port).
+DNS_ADDRESS = "127.0.0.1"
+#: Where NGINX (the stand-in for KKP's ingress controller) listens, on a free port.
+INGRESS_ADDRESS = "127.0.0.10"
+#: What ``*.seed.kkp.lab`` points at: the seed's nodeport-proxy load balancer.
+NODEPORT_PROXY_ADDRESS = "127.0.0.11"
+#: An address no lab part listens on, used by faults that publish a wrong record.
+WRONG_ADDRESS = "127.0.0.99"
+
+#: Services published through the master ingress as ``<service>.kkp.lab``.
+INGRESS_SERVICES = ("grafana", "prometheus", "alertmanager")
+#: Seed MLA services published through the ingress as ``<service>.seed.kkp.lab``.
+SEED_MLA_SERVICES = ("grafana", "alertmanager")
+
+#: ``grafana.kkp.lab``, ``prometheus.kkp.lab``, ``alertmanager.kkp.lab``.
+INGRESS_NAMES = tuple(f"{service}.{BASE_DOMAIN}" for service in INGRESS_SERVICES)
+#: ``grafana.seed.kkp.lab``, ``alertmanager.seed.kkp.lab``.
+SEED_MLA_NAMES = tuple(f"{service}.{SEED_DOMAIN}" for service in SEED_MLA_SERVICES)
+
+_LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+
+
+def is_loopback(address: str) -> bool:
+    """Tell whether ``address`` is an IPv4 loopback address (the only kind the lab may use)."""
+    try:
+        return ipaddress.ip_address(address) in _LOOPBACK
+    except ValueError:
+        return False
+
+
+def require_loopback(address: str) -> str:
+    """Return ``address`` unchanged, or raise ``LabError`` if it is not in 127.0.0.0/8.
+
+    Every place that binds or connects goes through this guard so that a typo can never make
+    the lab listen on a real interface.
+    """
+    if not is_loopback(address):
+        raise LabError(f"the lab only uses loopback addresses (127.0.0.0/8), refusing {address!r}")
+    return address

@@ -1,0 +1,479 @@
+"""The pytest plugin: options, markers, the requirement marker, verdicts, evidence and reports.
+
+All hooks live here (as in pytest-xdist and pytest-html); the mechanics they call live in
+:mod:`kkp_readiness.report`, :mod:`kkp_readiness.verdict` and :mod:`kkp_readiness.evidence`.
+
+A shipped check is an ordinary pytest test carrying ``@pytest.mark.requirement("ID")``. From
+the catalogue the plugin adds the section's and the entry's markers (so ``-m dns`` selects it),
+makes the id a ``-k`` keyword, skips the test with a reason where the entry does not apply to
+the profile, and turns the test's outcome into a verdict:
+
+* passed -> ``pass``;  skipped -> ``skip``;
+* :class:`~kkp_readiness.verdict.CheckFailed` / ``AssertionError`` -> ``fail`` for a required
+  entry, ``warn`` (reported as pytest's xfail) for a recommended or optional one;
+* :class:`~kkp_readiness.errors.ProbeError` or any other exception -> ``error``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import allure
+import pytest
+
+from kkp_readiness import redact
+from kkp_readiness.catalogue import Catalogue, Requirement, implemented_ids, load_catalogue
+from kkp_readiness.errors import CatalogueError, ProbeError, ProfileError
+from kkp_readiness.evidence import Evidence
+from kkp_readiness.profile import LoadedProfile, load_profile
+from kkp_readiness.report import allure_cli
+from kkp_readiness.report.results import ResultsCollector, write_results
+from kkp_readiness.report.run import RunInfo, create_run_dir, git_commit, new_run_id, now_iso
+from kkp_readiness.verdict import CheckFailed, ExitCode, Verdict
+
+PROFILE_KEY = pytest.StashKey[LoadedProfile | None]()
+RUN_KEY = pytest.StashKey["RunState"]()
+EVIDENCE_KEY = pytest.StashKey[Evidence]()
+REQUIREMENT_KEY = pytest.StashKey[Requirement]()
+
+
+class RunState:
+    """What the controller process knows about the run it is writing."""
+
+    def __init__(self, info: RunInfo | None, run_dir: Path | None, collector: ResultsCollector) -> None:
+        self.info = info
+        self.run_dir = run_dir
+        self.collector = collector
+        self.interrupted = False
+        self.collection_errors = 0
+        self.user_html: str | None = None
+        self.user_junit: str | None = None
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kkp-readiness", "KKP readiness suite")
+    group.addoption("--profile", metavar="NAME|PATH", default=os.environ.get("KKP_READINESS_PROFILE"),
+                    help="site profile: a name from profiles/ or a path to a YAML file")
+    group.addoption("--reports-dir", metavar="DIR", default=os.environ.get("KKP_READINESS_REPORTS", "reports"),
+                    help="where reports/<run-id>/ is written (default: ./reports)")
+    group.addoption("--run-id", metavar="ID", default=None,
+                    help="name the run directory (default: time-profile-random)")
+    group.addoption("--active", action="store_true", default=False,
+                    help="allow active checks that create objects (always cleaned up)")
+    group.addoption("--no-allure-report", action="store_true", default=False,
+                    help="do not generate allure-report/ even when the Allure CLI is available")
+
+
+# ----------------------------------------------------------------------------- configure
+
+
+def _exit_usage(message: str) -> None:
+    """Stop before any check with exit code 2, printing ``message`` the way pytest prints usage errors."""
+    pytest.exit(message, returncode=ExitCode.USAGE)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requirement(id): the catalogue requirement this check proves")
+    try:
+        catalogue = load_catalogue()
+    except CatalogueError as exc:
+        _exit_usage(f"catalogue error: {exc}")
+        return
+    for marker, description in catalogue.markers().items():
+        config.addinivalue_line("markers", f"{marker}: {description}")
+
+    _refuse_detached_path_values(config)
+    loaded: LoadedProfile | None = None
+    reference = config.getoption("profile")
+    if reference:
+        try:
+            loaded = load_profile(reference)
+        except ProfileError as exc:
+            _exit_usage(f"profile error: {exc}")
+            return
+    config.stash[PROFILE_KEY] = loaded
+
+    collector = ResultsCollector(catalogue, set(implemented_ids()))
+    if _is_worker(config):
+        worker_input = config.workerinput  # type: ignore[attr-defined]
+        run_dir = Path(worker_input["kkp_run_dir"]) if worker_input.get("kkp_run_dir") else None
+        config.stash[RUN_KEY] = RunState(None, run_dir, collector)
+        if run_dir is not None:
+            config.option.allure_report_dir = str(run_dir / "allure-results")
+        return
+
+    if loaded is None or config.option.collectonly:
+        config.stash[RUN_KEY] = RunState(None, None, collector)
+        return
+    _prepare_run_dir(config, loaded, collector)
+
+
+def _refuse_detached_path_values(config: pytest.Config) -> None:
+    """``--reports-dir /elsewhere`` would make pytest take /elsewhere as a test path when it looks for its rootdir
+    (plugin options are not known yet at that point), silently collecting the wrong tests; demand ``=``."""
+    args = list(config.invocation_params.args)
+    for option in ("--reports-dir", "--profile"):
+        if option in args:
+            index = args.index(option)
+            value = args[index + 1] if index + 1 < len(args) else ""
+            if value and Path(value).exists():
+                _exit_usage(f"write {option}={value} (with '='): pytest would otherwise read {value} as a test path")
+
+
+def _prepare_run_dir(config: pytest.Config, loaded: LoadedProfile, collector: ResultsCollector) -> None:
+    info = RunInfo(
+        id=config.getoption("run_id") or new_run_id(loaded.name),
+        profile=loaded.name,
+        profile_path=str(loaded.path),
+        profile_sha256=loaded.sha256,
+        started=now_iso(),
+        tool_commit=git_commit(),
+        pytest_args=[redact.redact(a) for a in config.invocation_params.args],
+        markexpr=config.option.markexpr or "",
+        keywordexpr=config.option.keyword or "",
+        active=bool(config.getoption("active")),
+    )
+    reports_dir = Path(config.getoption("reports_dir"))
+    try:
+        run_dir = create_run_dir(reports_dir, info.id)
+    except OSError as exc:
+        _exit_usage(f"cannot create the run directory under {reports_dir}: {exc}")
+        return
+    state = RunState(info, run_dir, collector)
+    config.stash[RUN_KEY] = state
+
+    # Our files always land in the run directory; a user's own --html/--junitxml are honoured and copied in.
+    state.user_html = config.getoption("htmlpath", None)
+    state.user_junit = config.option.xmlpath
+    if not state.user_html:
+        config.option.htmlpath = str(run_dir / "report.html")
+    config.option.self_contained_html = True
+    if not state.user_junit:
+        config.option.xmlpath = str(run_dir / "junit.xml")
+    if not getattr(config.option, "allure_report_dir", None):
+        config.option.allure_report_dir = str(run_dir / "allure-results")
+
+    if config.pluginmanager.hasplugin("html"):
+        from kkp_readiness.report.html import HtmlReportColumns
+
+        title = f"KKP readiness: {loaded.name} ({info.id})"
+        config.pluginmanager.register(HtmlReportColumns(title), "kkp-readiness-html")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistBridge(str(run_dir)), "kkp-readiness-xdist")
+    metadata = _metadata(config)
+    if metadata is not None:
+        metadata.update({"Run": info.id, "Profile": f"{loaded.name} (sha256 {loaded.sha256[:16]}…)",
+                         "Tool version": info.tool_version, "Operator": info.operator})
+
+
+def _metadata(config: pytest.Config) -> dict[str, Any] | None:
+    try:
+        from pytest_metadata.plugin import metadata_key
+    except ImportError:
+        return None
+    return config.stash.get(metadata_key, None)
+
+
+class _XdistBridge:
+    """Hands the run directory to xdist workers (registered only when xdist is active)."""
+
+    def __init__(self, run_dir: str) -> None:
+        self.run_dir = run_dir
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["kkp_run_dir"] = self.run_dir
+
+
+# ----------------------------------------------------------------------------- collection
+
+
+def _requirement_of(item: pytest.Item, catalogue: Catalogue) -> Requirement | None:
+    marks = list(item.iter_markers("requirement"))
+    if not marks:
+        return None
+    ids = {arg for mark in marks for arg in mark.args}
+    if len(ids) != 1 or not all(isinstance(i, str) for i in ids):
+        raise CatalogueError(f"{item.nodeid}: a check names exactly one requirement; found {sorted(map(str, ids))}")
+    requirement_id = ids.pop()
+    if requirement_id not in catalogue:
+        raise CatalogueError(f"{item.nodeid}: unknown requirement id {requirement_id!r} (not in catalogue.yaml)")
+    return catalogue[requirement_id]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Attach catalogue data to every check before -m/-k deselection runs."""
+    catalogue = load_catalogue()
+    problems = []
+    has_checks = False
+    for item in items:
+        try:
+            requirement = _requirement_of(item, catalogue)
+        except CatalogueError as exc:
+            problems.append(str(exc))
+            continue
+        if requirement is None:
+            continue
+        has_checks = True
+        item.stash[REQUIREMENT_KEY] = requirement
+        for marker in requirement.markers:
+            item.add_marker(marker)
+        item.extra_keyword_matches.update({requirement.id, requirement.section})
+        item.user_properties.extend([
+            ("requirement", requirement.id), ("section", requirement.section),
+            ("severity", requirement.severity), ("level", requirement.level), ("docs", requirement.docs),
+        ])
+    if problems:
+        _exit_usage("invalid checks:\n  " + "\n  ".join(problems))
+    if has_checks and config.stash.get(PROFILE_KEY, None) is None:
+        _exit_usage("the shipped checks need a site profile: add --profile NAME (one of profiles/*.yaml) "
+                    "or --profile path/to/site.yaml")
+
+
+# ----------------------------------------------------------------------------- running
+
+
+@pytest.fixture(scope="session")
+def loaded_profile(request: pytest.FixtureRequest) -> LoadedProfile:
+    """The validated profile of this run (with its source files and hash)."""
+    loaded = request.config.stash.get(PROFILE_KEY, None)
+    if loaded is None:
+        pytest.fail("no --profile given", pytrace=False)
+    return loaded
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Evidence:
+    """Attach what a check observed to the HTML and Allure reports: ``evidence.attach(name, data)``."""
+    return request.node.stash.setdefault(EVIDENCE_KEY, Evidence())
+
+
+def _target_facets(item: pytest.Item) -> dict[str, set[Any]]:
+    facets: dict[str, set[Any]] = {}
+    callspec = getattr(item, "callspec", None)
+    for value in (callspec.params.values() if callspec else ()):
+        facets.update(getattr(value, "facets", None) or {})
+    return facets
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    requirement = item.stash.get(REQUIREMENT_KEY, None)
+    if requirement is None:
+        return
+    section = item.config.stash[RUN_KEY].collector.catalogue.section(requirement.section)
+    allure.dynamic.epic(f"{section.id}: {section.title}")
+    allure.dynamic.feature(f"{requirement.id} {requirement.title}")
+    allure.dynamic.severity(_ALLURE_SEVERITY[requirement.severity])
+    allure.dynamic.label("requirement", requirement.id)
+    allure.dynamic.label("level", requirement.level)
+    allure.dynamic.link(requirement.docs, name=f"{requirement.id} documentation")
+    allure.dynamic.description(f"{requirement.requirement}\n\nRemediation: {requirement.remediation}")
+    loaded = item.config.stash[PROFILE_KEY]
+    if requirement.section != "" and loaded is not None:
+        facets = {**loaded.profile.facets(), **_target_facets(item)}
+        reason = requirement.applicability(facets)
+        if reason:
+            pytest.skip(f"not applicable: {reason}")
+    if "active" in requirement.markers and not item.config.getoption("active"):
+        pytest.skip("active check: it creates objects; run with --active to allow it")
+
+
+_ALLURE_SEVERITY = {
+    "critical": allure.severity_level.CRITICAL,
+    "major": allure.severity_level.NORMAL,
+    "minor": allure.severity_level.MINOR,
+}
+
+
+def _format_finding(requirement: Requirement, exc: BaseException) -> str:
+    """``[DNS-002] <what was expected / found>. Fix: ... Docs: ...`` (redacted)."""
+    if isinstance(exc, CheckFailed):
+        body = str(exc)
+        fix = exc.fix or requirement.remediation
+    else:
+        body = str(exc).strip() or type(exc).__name__
+        fix = requirement.remediation
+    text = f"[{requirement.id}] {requirement.title}: {body}\nFix: {fix}\nDocs: {requirement.docs}"
+    return redact.redact(text)
+
+
+def _format_error(requirement: Requirement, exc: BaseException) -> str:
+    kind = "could not check" if isinstance(exc, ProbeError) else f"check crashed ({type(exc).__name__})"
+    detail = redact.redact(str(exc).strip() or type(exc).__name__)
+    return (f"[{requirement.id}] {requirement.title}: {kind}: {detail}\n"
+            "This is an error, not a finding: fix access or the probe, then run again.")
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Turn the phase's outcome into a verdict (innermost wrapper: every reporter sees the result)."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    requirement = item.stash.get(REQUIREMENT_KEY, None)
+    if requirement is None:
+        return
+    verdict: Verdict | None = None
+    message = ""
+    excinfo = call.excinfo
+    if report.skipped:
+        verdict = Verdict.SKIP
+        message = redact.redact(str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else "")
+    elif report.failed and excinfo is not None:
+        exc = excinfo.value
+        if isinstance(exc, AssertionError) and report.when == "call":
+            verdict = Verdict(requirement.failing_verdict)
+            message = _format_finding(requirement, exc)
+            if isinstance(exc, CheckFailed) or verdict is Verdict.WARN:
+                report.longrepr = message
+        else:
+            verdict = Verdict.ERROR
+            message = _format_error(requirement, exc)
+            if isinstance(exc, ProbeError):
+                report.longrepr = message
+        if verdict is Verdict.WARN:
+            # pytest has no "warn" outcome; xfail is the closest: not a failure, not a pass.
+            report.outcome = "skipped"
+            report.wasxfail = f"WARN {message}"
+    elif report.failed:
+        verdict = Verdict.ERROR
+        message = redact.redact(str(report.longrepr))
+    elif report.when == "call":
+        verdict = Verdict.PASS
+    if isinstance(report.longrepr, str):
+        report.longrepr = redact.redact(report.longrepr)
+    report.sections = [(title, redact.redact(text)) for title, text in report.sections]
+    if verdict is None:
+        return
+    report.kkp = {  # type: ignore[attr-defined]
+        "requirement": requirement.id,
+        "section": requirement.section,
+        "severity": requirement.severity,
+        "level": requirement.level,
+        "docs": requirement.docs,
+        "verdict": str(verdict),
+        "message": message,
+    }
+    if report.when == "call" or verdict is not Verdict.PASS:
+        evidence = item.stash.get(EVIDENCE_KEY, None)
+        if item.config.pluginmanager.hasplugin("html"):
+            from kkp_readiness.report.html import add_extras
+
+            add_extras(report, evidence.items if evidence else [], message if verdict is not Verdict.PASS else "")
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    info = getattr(report, "kkp", None)
+    if not info:
+        return None
+    verdict = info["verdict"]
+    if verdict == "warn":
+        return "warned", "W", "WARN"
+    if verdict == "error" and report.when == "call":
+        return "error", "E", "ERROR"
+    return None
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    info = getattr(report, "kkp", None)
+    if info and _CONTROLLER.state is not None:
+        _CONTROLLER.state.collector.record(report.nodeid, info, report.duration)
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if report.failed and _CONTROLLER.state is not None:
+        _CONTROLLER.state.collection_errors += 1
+
+
+def pytest_keyboard_interrupt() -> None:
+    if _CONTROLLER.state is not None:
+        _CONTROLLER.state.interrupted = True
+
+
+class _Controller:
+    """The controller's run state, reachable from hooks that get no config."""
+
+    state: RunState | None = None
+
+
+_CONTROLLER = _Controller()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not _is_worker(session.config):
+        _CONTROLLER.state = session.config.stash.get(RUN_KEY, None)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Compute the exit code from verdicts and write results.json (controller only)."""
+    state = session.config.stash.get(RUN_KEY, None)
+    if _is_worker(session.config) or state is None or state.info is None:
+        return
+    if state.interrupted:
+        code = ExitCode.INTERRUPTED
+    elif state.collection_errors or exitstatus in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED):
+        code = ExitCode.USAGE
+    elif exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED or not state.collector.tests:
+        code = ExitCode.NO_TESTS
+    elif exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+        code = ExitCode.ERRORS
+    else:
+        code = state.collector.exit_code()
+    session.exitstatus = code
+    state.info.finished = now_iso()
+    if state.run_dir is not None:
+        write_results(state.run_dir / "results.json", state.info.to_dict(), state.collector.requirements(), code)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(RUN_KEY, None)
+    if state is None or state.info is None:
+        return
+    rows = [r for r in state.collector.requirements() if r["tests"]]
+    if not rows:
+        return
+    terminalreporter.section("requirement verdicts")
+    for row in rows:
+        markup = {"pass": {"green": True}, "fail": {"red": True, "bold": True}, "warn": {"yellow": True},
+                  "error": {"purple": True, "bold": True}}.get(row["verdict"], {})
+        terminalreporter.write(f"{row['verdict'].upper():<8}", **markup)
+        terminalreporter.write_line(f"{row['id']:<11}{row['title']}")
+        for entry in row["messages"]:
+            if entry["verdict"] in ("fail", "warn", "error"):
+                first = entry["message"].splitlines()[0]
+                terminalreporter.write_line(f"{'':8}{'':11}- {first}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After every writer is done: copy user outputs in, scrub secrets, build the Allure report."""
+    state = config.stash.get(RUN_KEY, None)
+    if _is_worker(config) or state is None or state.run_dir is None or state.info is None:
+        return
+    run_dir = state.run_dir
+    for user_path, name in ((state.user_html, "report.html"), (state.user_junit, "junit.xml")):
+        if user_path and Path(user_path).is_file():
+            shutil.copyfile(user_path, run_dir / name)
+    redact.scrub_tree(run_dir)
+    if not config.getoption("no_allure_report"):
+        generated = allure_cli.generate(run_dir / "allure-results", run_dir / "allure-report")
+        if generated:
+            redact.scrub_tree(run_dir / "allure-report")
+    print(f"\nkkp-readiness: reports of run {state.info.id} in {run_dir}", file=sys.stderr)

@@ -1,0 +1,410 @@
+"""The profile schema: what a site should look like.
+
+Every model forbids unknown keys, because a typo in a profile must never silently disable a
+check. Secrets are typed :class:`SecretRef` and accept only references (``${env:NAME}``,
+``${file:PATH}``); the loader in :mod:`kkp_readiness.profile` resolves them after validation.
+Later issues extend these models; keep every field documented, as the README's profile guide and
+the templates in ``profiles/`` are written against them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from kkp_readiness.secrets import SecretRef
+
+ExposeStrategy = Literal["NodePort", "Tunneling", "LoadBalancer"]
+LbMode = Literal["cloud", "metallb-l2", "metallb-bgp", "cilium-l2", "cilium-bgp", "kubelb", "other"]
+CertSource = Literal["provided", "cert-manager-acme", "private-ca"]
+CloudProvider = Literal["none", "azure", "vsphere", "openstack"]
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$")
+_FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}=?$")
+
+
+def _check_hostname(value: str) -> str:
+    if not _HOSTNAME.match(value.lower()):
+        raise ValueError(f"{value!r} is not a valid DNS name")
+    return value.lower().rstrip(".")
+
+
+def _check_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+
+
+def _check_endpoint(value: str) -> str:
+    """``host:port`` or ``[v6]:port`` or a bare host; the port, when given, must be 1-65535."""
+    host, _, port = value.rpartition(":") if not value.endswith("]") else (value, "", "")
+    if not host:
+        host, port = value, ""
+    if port and (not port.isdigit() or not 0 < int(port) < 65536):
+        raise ValueError(f"{value!r}: port {port!r} is not 1-65535")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        _check_hostname(host)
+    return value
+
+
+def _check_range(value: str) -> str:
+    """A CIDR (``192.0.2.0/28``) or an inclusive range (``192.0.2.10-192.0.2.20``)."""
+    if "-" in value:
+        first, last = (ipaddress.ip_address(part.strip()) for part in value.split("-", 1))
+        if first.version != last.version or int(first) > int(last):
+            raise ValueError(f"{value!r}: range start must not be after its end")
+        return value
+    ipaddress.ip_network(value, strict=True)
+    return value
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+IPAddress = Annotated[str, AfterValidator(_check_address)]
+Endpoint = Annotated[str, AfterValidator(_check_endpoint)]
+AddressRange = Annotated[str, AfterValidator(_check_range)]
+DnsName = Annotated[str, AfterValidator(_check_hostname)]
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class Strict(BaseModel):
+    """Base of every profile model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KkpSpec(Strict):
+    """Which KKP is going to be installed."""
+
+    version: str = Field("2.28", pattern=r"^\d+\.\d+(\.\d+)?$")
+    edition: Literal["ce", "ee"] = "ce"
+
+
+class IngressSpec(Strict):
+    """The NGINX ingress of the master cluster: KKP UI, Grafana, Prometheus, Alertmanager, Kibana."""
+
+    addresses: list[IPAddress] = Field(min_length=1, description="expected ingress IPs (virtual IPs)")
+    services: list[str] = Field(default_factory=lambda: ["grafana", "prometheus", "alertmanager"])
+    logging_ui: bool = Field(False, description="a logging UI (kibana) is exposed on the ingress")
+
+    @field_validator("services")
+    @classmethod
+    def _labels(cls, value: list[str]) -> list[str]:
+        for label in value:
+            if "." in label or not _HOSTNAME.match(label):
+                raise ValueError(f"{label!r} must be a single DNS label such as 'grafana'")
+        return value
+
+
+class DnsSpec(Strict):
+    """Where to ask, and how the zone is expected to be built."""
+
+    servers: list[Endpoint] = Field(min_length=1, description="DNS servers to ask, host or host:port")
+    wildcard: bool = Field(True, description="*.<base_domain> exists (else one record per service)")
+
+
+class SeedSpec(Strict):
+    """One seed cluster (the master is a seed too in a single-seed set-up)."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    domain: DnsName | None = Field(None, description="defaults to <name>.<base_domain>")
+    expose_strategy: ExposeStrategy = "NodePort"
+    nodeport_proxy_addresses: list[IPAddress] = Field(default_factory=list)
+    mla: bool = Field(False, description="user-cluster MLA: grafana/alertmanager.<seed domain>")
+    kubeconfig: str | None = None
+    context: str | None = None
+
+
+    @model_validator(mode="after")
+    def _proxy_needed(self) -> SeedSpec:
+        if self.expose_strategy != "LoadBalancer" and not self.nodeport_proxy_addresses:
+            raise ValueError(
+                f"seed {self.name!r} uses expose strategy {self.expose_strategy}: "
+                "nodeport_proxy_addresses must name the node-port-proxy address(es)"
+            )
+        return self
+
+
+class CertificatesSpec(Strict):
+    """What the ingress certificate must satisfy."""
+
+    source: CertSource = "provided"
+    ca_bundle: str | None = Field(None, description="PEM bundle of an own CA; default: system store")
+    single_certificate: bool = Field(True, description="KKP's Helm charts take one certificate")
+    extra_names: list[DnsName] = Field(default_factory=list)
+    min_days_left: int = Field(30, ge=0, le=3650)
+    min_rsa_bits: int = Field(2048, ge=1024)
+    min_ec_bits: int = Field(256, ge=160)
+    port: Port = 443
+    endpoints: dict[DnsName, Endpoint] = Field(
+        default_factory=dict, description="name -> host:port to dial instead of what the name resolves to"
+    )
+
+
+
+class BgpPeer(Strict):
+    address: IPAddress
+    asn: int = Field(ge=1, le=4294967295)
+
+
+class LoadBalancerSpec(Strict):
+    """How Services of type LoadBalancer get addresses."""
+
+    mode: LbMode = "cloud"
+    address_pools: list[AddressRange] = Field(default_factory=list, description="CIDRs or a-b ranges")
+    workload_addresses: int = Field(0, ge=0, description="addresses reserved for user workloads")
+    bgp_peers: list[BgpPeer] = Field(default_factory=list)
+
+
+class NetworkSpec(Strict):
+    """The address plan of the site."""
+
+    node_cidrs: list[AddressRange] = Field(default_factory=list)
+    dhcp: bool = Field(True, description="DHCP serves the worker networks")
+    dhcp_ranges: list[AddressRange] = Field(default_factory=list)
+    pod_cidr: AddressRange | None = None
+    service_cidr: AddressRange | None = None
+    remote_workers: bool = Field(False, description="workers run outside the seed network (Konnectivity)")
+
+
+class InfraSpec(Strict):
+    """Expectations on the master/seed cluster's infrastructure."""
+
+    availability_zones: int = Field(1, ge=1)
+    control_plane_nodes: int = Field(3, ge=1)
+
+
+class StorageSpec(Strict):
+    fast_class: str = "kubermatic-fast"
+    backup_class: str | None = "kubermatic-backup"
+    backup_target: Literal["minio", "s3"] = "minio"
+    s3_endpoint: str | None = None
+    s3_bucket: str | None = None
+    s3_access_key: SecretRef | None = None
+    s3_secret_key: SecretRef | None = None
+
+
+class BastionSpec(Strict):
+    """The SSH entry point of the site (host keys are always verified)."""
+
+    host: Endpoint
+    port: Port = 22
+    user: str
+    key_file: str | None = None
+    key_passphrase: SecretRef | None = None
+    known_hosts: str | None = None
+    host_key_fingerprint: str | None = Field(None, description="pinned key, SHA256:...")
+    use_ssh_config: bool = False
+    tools: dict[str, str] = Field(default_factory=dict, description="tool -> minimum version")
+
+    @field_validator("host_key_fingerprint")
+    @classmethod
+    def _fingerprint(cls, value: str | None) -> str | None:
+        if value is not None and not _FINGERPRINT.match(value):
+            raise ValueError("must look like SHA256:<43 base64 characters>, as `ssh-keygen -lf` prints it")
+        return value
+
+
+class MirrorSpec(Strict):
+    registry: str
+    username: str | None = None
+    password: SecretRef | None = None
+    images: list[str] = Field(default_factory=list)
+
+
+class ProxySpec(Strict):
+    """Internet access of the site: direct, through a proxy, or none (offline mirror)."""
+
+    http: str | None = None
+    https: str | None = None
+    no_proxy: list[str] = Field(default_factory=list)
+    credentials: SecretRef | None = None
+    offline: bool = False
+    mirror: MirrorSpec | None = None
+
+    @model_validator(mode="after")
+    def _mirror_when_offline(self) -> ProxySpec:
+        if self.offline and self.mirror is None:
+            raise ValueError("offline: true needs a mirror (registry, credentials, images)")
+        return self
+
+
+class AuthSpec(Strict):
+    provider: Literal["dex", "oidc"] = "dex"
+    dex_connectors: list[str] = Field(default_factory=list)
+    oidc_issuer: str | None = None
+
+
+class InstallerSpec(Strict):
+    release: str | None = Field(None, description="KKP release tag, e.g. v2.28.0")
+    pull_secret: SecretRef | None = Field(None, description="EE image pull secret (dockerconfigjson)")
+
+
+class ConfigRepoSpec(Strict):
+    path: str | None = None
+    files: list[str] = Field(default_factory=list)
+    secret_store: Literal["git-crypt", "vault", "none"] = "git-crypt"
+
+
+class AzureSpec(Strict):
+    tenant_id: str
+    subscription_id: str
+    client_id: str
+    client_secret: SecretRef
+    location: str
+    resource_group: str
+    vnet: str
+    subnet: str
+    subnet_cidr: AddressRange | None = None
+
+
+class VsphereSpec(Strict):
+    endpoint: str
+    username: str
+    password: SecretRef
+    datacenter: str
+    cluster: str
+    datastore: str
+    networks: list[str] = Field(min_length=1)
+    folder: str | None = None
+    ca_bundle: str | None = None
+    thumbprint: str | None = None
+
+
+class OpenstackSpec(Strict):
+    auth_url: str
+    region: str
+    domain: str = "Default"
+    project_name: str
+    project_id: str | None = None
+    username: str | None = None
+    password: SecretRef | None = None
+    application_credential_id: str | None = None
+    application_credential_secret: SecretRef | None = None
+    availability_zones: list[str] = Field(default_factory=list)
+    network: str
+    subnet_id: str | None = None
+    subnet_cidr: AddressRange | None = None
+    floating_ip_pool: str | None = None
+    dns_servers: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _credentials(self) -> OpenstackSpec:
+        password = self.username is not None and self.password is not None
+        app_cred = self.application_credential_id is not None and self.application_credential_secret is not None
+        if not (password or app_cred):
+            raise ValueError(
+                "give username + password, or application_credential_id + application_credential_secret"
+            )
+        return self
+
+
+class CloudSpec(Strict):
+    provider: CloudProvider = "none"
+    integration: Literal["workers-only", "additional-seed"] | None = None
+    azure: AzureSpec | None = None
+    vsphere: VsphereSpec | None = None
+    openstack: OpenstackSpec | None = None
+
+    @model_validator(mode="after")
+    def _provider_section(self) -> CloudSpec:
+        if self.provider != "none" and getattr(self, self.provider) is None:
+            raise ValueError(f"provider {self.provider!r} needs a '{self.provider}:' section")
+        for other in ("azure", "vsphere", "openstack"):
+            if other != self.provider and getattr(self, other) is not None:
+                raise ValueError(f"'{other}:' is set but provider is {self.provider!r}")
+        return self
+
+
+class PerformanceSpec(Strict):
+    fdatasync_p99_ms: float = Field(10.0, gt=0)
+    seed_etcd_class: Literal["small", "medium", "large", "xlarge"] = "medium"
+    fast_storage_class: Literal["small", "medium", "large", "xlarge"] = "large"
+
+
+class TimeoutsSpec(Strict):
+    """Upper bounds of every probe, in seconds."""
+
+    dns: Seconds = 3.0
+    tls: Seconds = 5.0
+    ssh: Seconds = 10.0
+    kube: Seconds = 10.0
+    http: Seconds = 10.0
+
+
+class Profile(Strict):
+    """A whole site description."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    description: str = ""
+    base_domain: DnsName
+    kkp: KkpSpec = Field(default_factory=KkpSpec)
+    infra: InfraSpec = Field(default_factory=InfraSpec)
+    ingress: IngressSpec
+    dns: DnsSpec
+    seeds: list[SeedSpec] = Field(min_length=1)
+    certificates: CertificatesSpec = Field(default_factory=CertificatesSpec)
+    load_balancer: LoadBalancerSpec = Field(default_factory=LoadBalancerSpec)
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
+    storage: StorageSpec = Field(default_factory=StorageSpec)
+    bastion: BastionSpec | None = None
+    proxy: ProxySpec = Field(default_factory=ProxySpec)
+    auth: AuthSpec = Field(default_factory=AuthSpec)
+    installer: InstallerSpec = Field(default_factory=InstallerSpec)
+    config_repo: ConfigRepoSpec = Field(default_factory=ConfigRepoSpec)
+    cloud: CloudSpec = Field(default_factory=CloudSpec)
+    performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
+    timeouts: TimeoutsSpec = Field(default_factory=TimeoutsSpec)
+
+    @model_validator(mode="after")
+    def _unique_seeds(self) -> Profile:
+        names = [seed.name for seed in self.seeds]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"seed names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    # ----- derived facts, so checks never recompute them differently -----
+
+    def seed_domain(self, seed: SeedSpec) -> str:
+        return seed.domain or f"{seed.name}.{self.base_domain}"
+
+    def ingress_names(self) -> list[str]:
+        """The names NGINX serves: the UI name plus one per exposed service."""
+        services = list(self.ingress.services)
+        if self.ingress.logging_ui and "kibana" not in services:
+            services.append("kibana")
+        return [self.base_domain, *(f"{label}.{self.base_domain}" for label in services)]
+
+    def certificate_names(self) -> list[str]:
+        """Every name the ingress certificate must cover."""
+        names = self.ingress_names()
+        return names + [n for n in self.certificates.extra_names if n not in names]
+
+    def facets(self) -> dict[str, set[Any]]:
+        """Profile facts the catalogue's ``applies_to`` conditions are matched against."""
+        lb_mode = self.load_balancer.mode
+        return {
+            "cloud": {self.cloud.provider},
+            "expose_strategy": {seed.expose_strategy for seed in self.seeds},
+            "lb_mode": {lb_mode},
+            "edition": {self.kkp.edition},
+            "offline": {self.proxy.offline},
+            "dns_wildcard": {self.dns.wildcard},
+            "cert_source": {self.certificates.source},
+            "mla": {seed.mla for seed in self.seeds},
+            "logging_ui": {self.ingress.logging_ui},
+            "auth": {self.auth.provider},
+            "integration": {self.cloud.integration} if self.cloud.integration else set(),
+        }
+
+    @staticmethod
+    def seed_facets(seed: SeedSpec) -> dict[str, set[Any]]:
+        """Facts of one seed, overriding the profile-wide ones for checks that target that seed."""
+        return {"expose_strategy": {seed.expose_strategy}, "mla": {seed.mla}}

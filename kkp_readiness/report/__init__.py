@@ -1,0 +1,1 @@
+"""Report writers: results.json, pytest-html columns, Allure generation, run directories."""

@@ -1,0 +1,62 @@
+"""pytest-html integration: requirement columns, title, evidence as extras.
+
+Registered only when pytest-html is active, so its hook specifications exist.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+_VERDICT_COLOURS = {
+    "pass": "#2e7d32", "fail": "#c62828", "warn": "#ef6c00", "error": "#6a1b9a",
+    "skip": "#616161", "waived": "#1565c0",
+}
+
+
+def _info(report: Any) -> dict[str, Any]:
+    return getattr(report, "kkp", None) or {}
+
+
+class HtmlReportColumns:
+    """Adds Requirement, Section, Severity, Verdict and Docs columns to the results table."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        report.title = self.title
+
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells.insert(1, '<th class="sortable" data-column-type="requirement">Requirement</th>')
+        cells.insert(2, '<th class="sortable" data-column-type="section">Section</th>')
+        cells.insert(3, '<th class="sortable" data-column-type="severity">Severity</th>')
+        cells.insert(4, '<th class="sortable" data-column-type="verdict">Verdict</th>')
+        cells.insert(5, "<th>Docs</th>")
+
+    def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
+        info = _info(report)
+        verdict = info.get("verdict", "")
+        colour = _VERDICT_COLOURS.get(verdict, "inherit")
+        docs = info.get("docs", "")
+        cells.insert(1, f'<td class="col-requirement">{html.escape(info.get("requirement", ""))}</td>')
+        cells.insert(2, f'<td class="col-section">{html.escape(info.get("section", ""))}</td>')
+        cells.insert(3, f'<td class="col-severity">{html.escape(info.get("severity", ""))}</td>')
+        cells.insert(
+            4,
+            f'<td class="col-verdict" style="color:{colour};font-weight:bold">{html.escape(verdict.upper())}</td>',
+        )
+        link = f'<a href="{html.escape(docs)}" target="_blank">docs</a>' if docs else ""
+        cells.insert(5, f'<td class="col-docs">{link}</td>')
+
+
+def add_extras(report: Any, evidence_items: list[tuple[str, str, str]], message: str) -> None:
+    """Attach evidence (and the verdict message) to the report for pytest-html."""
+    import pytest_html
+
+    extras = list(getattr(report, "extras", []))
+    if message:
+        extras.append(pytest_html.extras.text(message, name="verdict"))
+    for name, _kind, content in evidence_items:
+        extras.append(pytest_html.extras.text(content, name=name))
+    report.extras = extras

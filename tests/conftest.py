@@ -1,0 +1,64 @@
+"""Shared fixtures of the project's own tests: labs and a runner for the shipped suite."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SUITE_TIMEOUT = 300
+
+
+@dataclass
+class SuiteRun:
+    """One run of the shipped suite: exit code, output and its results.json."""
+
+    returncode: int
+    output: str
+    run_dir: Path | None
+    results: dict[str, Any] | None
+
+    def verdicts(self, sections: tuple[str, ...] = ("DNS", "CERT")) -> dict[str, str]:
+        assert self.results is not None, f"no results.json; output:\n{self.output[-3000:]}"
+        return {r["id"]: r["verdict"] for r in self.results["requirements"] if r["section"] in sections
+                and r["tests"]}
+
+    def with_verdict(self, verdict: str) -> set[str]:
+        return {rid for rid, v in self.verdicts().items() if v == verdict}
+
+    def requirement(self, requirement_id: str) -> dict[str, Any]:
+        assert self.results is not None
+        return next(r for r in self.results["requirements"] if r["id"] == requirement_id)
+
+
+def run_suite(lab_dir: Path | None, reports: Path, *args: str, env: dict[str, str] | None = None,
+              profile: str = "lab") -> SuiteRun:
+    """Run the shipped checks as a user would (a subprocess of pytest, from the project root)."""
+    environment = {**os.environ, **(env or {})}
+    if lab_dir is not None:
+        environment["KKP_READINESS_LAB_DIR"] = str(lab_dir)
+    command = [sys.executable, "-m", "pytest", "tests_infra", f"--profile={profile}", f"--reports-dir={reports}",
+               "-p", "no:cacheprovider", "--no-allure-report", *args]
+    completed = subprocess.run(command, cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True,
+                               timeout=SUITE_TIMEOUT, check=False)
+    latest = reports / "latest"
+    run_dir = latest.resolve() if latest.exists() else None
+    results_file = run_dir / "results.json" if run_dir else None
+    results = json.loads(results_file.read_text()) if results_file and results_file.exists() else None
+    return SuiteRun(completed.returncode, completed.stdout + completed.stderr, run_dir, results)
+
+
+@pytest.fixture(scope="session")
+def healthy_lab():
+    """A healthy lab for the whole session."""
+    from kkp_readiness.lab import Lab
+
+    with Lab() as lab:
+        yield lab

@@ -1,0 +1,242 @@
+"""Each fault shows up in the DNS data or in the certificates the ingress serves."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from kkp_readiness.errors import LabError
+from kkp_readiness.lab import FAULTS, PARTS, Fault, Lab, resolve_faults
+from kkp_readiness.lab.topology import (
+    BASE_DOMAIN,
+    INGRESS_ADDRESS,
+    INGRESS_NAMES,
+    NODEPORT_PROXY_ADDRESS,
+    SEED_DOMAIN,
+    SEED_MLA_NAMES,
+    WRONG_ADDRESS,
+)
+
+NXDOMAIN = "NXDOMAIN"
+EXPECTED_BREAKS = {
+    "dns-missing-wildcard": ("DNS-003",),
+    "dns-missing-seed-wildcard": ("DNS-004",),
+    "dns-wrong-address": ("DNS-004",),
+    "dns-servers-disagree": ("DNS-002", "DNS-006"),
+    "cert-missing-name": ("CERT-002",),
+    "cert-expired": ("CERT-004",),
+    "cert-expiring-soon": (),
+    "cert-untrusted-ca": ("CERT-001",),
+    "cert-incomplete-chain": ("CERT-006",),
+    "cert-split": ("CERT-003",),
+    "cert-weak-key": ("CERT-007",),
+}
+
+
+def _label() -> str:
+    return f"r{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def started() -> Iterator[list[Lab]]:
+    """Labs started by a test; stopped even if the test fails half-way."""
+    labs: list[Lab] = []
+    yield labs
+    for lab in labs:
+        lab.stop()
+
+
+def _start(labs: list[Lab], *faults: str) -> dict:
+    lab = Lab(faults=faults)
+    labs.append(lab)
+    return lab.start()
+
+
+def _sans(cert: x509.Certificate) -> list[str]:
+    ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return sorted(ext.get_values_for_type(x509.DNSName))
+
+
+# --- the registry ---------------------------------------------------------------------------------
+
+
+def test_registry_holds_the_documented_faults_and_what_they_break() -> None:
+    assert {name: fault.breaks for name, fault in FAULTS.items()} == EXPECTED_BREAKS
+    assert FAULTS["cert-expiring-soon"].warns == ("CERT-005",)
+    for name, fault in FAULTS.items():
+        assert isinstance(fault, Fault)
+        assert fault.name == name
+        assert fault.part in PARTS
+        assert fault.description.endswith(".")
+        assert "\n" not in fault.description
+        assert fault.touches
+
+
+def test_fault_is_frozen() -> None:
+    with pytest.raises(AttributeError):
+        FAULTS["cert-expired"].name = "other"  # type: ignore[misc]
+
+
+def test_unknown_fault_is_a_lab_error_listing_the_known_ones() -> None:
+    with pytest.raises(LabError) as excinfo:
+        Lab(faults=["dns-no-such-thing"])
+    assert "dns-no-such-thing" in str(excinfo.value)
+    for name in FAULTS:
+        assert name in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [("dns-missing-seed-wildcard", "dns-wrong-address"), ("cert-expired", "cert-expiring-soon")],
+)
+def test_faults_changing_the_same_thing_cannot_be_combined(pair: tuple[str, str]) -> None:
+    with pytest.raises(LabError, match="cannot be combined"):
+        resolve_faults(pair)
+
+
+def test_duplicates_are_ignored_and_order_is_the_registry_order() -> None:
+    faults = resolve_faults(["cert-expired", "dns-missing-wildcard", "cert-expired"])
+    assert [f.name for f in faults] == ["dns-missing-wildcard", "cert-expired"]
+
+
+# --- DNS faults -----------------------------------------------------------------------------------
+
+
+def test_dns_missing_wildcard(started, resolve) -> None:
+    state = _start(started, "dns-missing-wildcard")
+    for server in (state["dns"]["primary"], state["dns"]["secondary"]):
+        assert resolve(server, f"{_label()}.{BASE_DOMAIN}") == NXDOMAIN
+        for name in (BASE_DOMAIN, *INGRESS_NAMES, *SEED_MLA_NAMES):
+            assert resolve(server, name) == [INGRESS_ADDRESS], name
+        assert resolve(server, f"{_label()}.{SEED_DOMAIN}") == [NODEPORT_PROXY_ADDRESS]
+
+
+def test_dns_missing_seed_wildcard(started, resolve) -> None:
+    state = _start(started, "dns-missing-seed-wildcard")
+    for server in (state["dns"]["primary"], state["dns"]["secondary"]):
+        assert resolve(server, f"{_label()}.{SEED_DOMAIN}") == NXDOMAIN
+        for name in SEED_MLA_NAMES:
+            assert resolve(server, name) == [INGRESS_ADDRESS]
+        assert resolve(server, f"{_label()}.{BASE_DOMAIN}") == [INGRESS_ADDRESS]
+
+
+def test_dns_wrong_address(started, resolve) -> None:
+    state = _start(started, "dns-wrong-address")
+    for server in (state["dns"]["primary"], state["dns"]["secondary"]):
+        assert resolve(server, f"{_label()}.{SEED_DOMAIN}") == [WRONG_ADDRESS]
+        for name in SEED_MLA_NAMES:
+            assert resolve(server, name) == [INGRESS_ADDRESS]
+
+
+def test_dns_servers_disagree(started, resolve) -> None:
+    state = _start(started, "dns-servers-disagree")
+    primary, secondary = state["dns"]["primary"], state["dns"]["secondary"]
+    name = f"prometheus.{BASE_DOMAIN}"
+    assert resolve(primary, name) == [INGRESS_ADDRESS]
+    assert resolve(secondary, name) == [WRONG_ADDRESS]
+    assert resolve(secondary, name, tcp=True) == [WRONG_ADDRESS]
+    for other in (f"grafana.{BASE_DOMAIN}", f"{_label()}.{SEED_DOMAIN}", *SEED_MLA_NAMES):
+        assert resolve(primary, other) == resolve(secondary, other)
+
+
+def test_dns_faults_combine(started, resolve) -> None:
+    state = _start(started, "dns-missing-wildcard", "dns-servers-disagree", "dns-wrong-address")
+    primary, secondary = state["dns"]["primary"], state["dns"]["secondary"]
+    assert state["faults"] == ["dns-missing-wildcard", "dns-wrong-address", "dns-servers-disagree"]
+    assert resolve(primary, f"prometheus.{BASE_DOMAIN}") == [INGRESS_ADDRESS]
+    assert resolve(secondary, f"prometheus.{BASE_DOMAIN}") == [WRONG_ADDRESS]
+    assert resolve(primary, f"{_label()}.{BASE_DOMAIN}") == NXDOMAIN
+    assert resolve(secondary, f"{_label()}.{SEED_DOMAIN}") == [WRONG_ADDRESS]
+
+
+# --- certificate faults ---------------------------------------------------------------------------
+
+
+def test_cert_missing_name(started, served_chain) -> None:
+    state = _start(started, "cert-missing-name")
+    port, root = state["ingress"]["https_port"], Path(state["root_ca"])
+    leaf = served_chain(port, f"grafana.{BASE_DOMAIN}", cafile=root)[0]
+    assert _sans(leaf) == sorted([BASE_DOMAIN, f"grafana.{BASE_DOMAIN}", f"prometheus.{BASE_DOMAIN}"])
+    with pytest.raises(ssl.SSLCertVerificationError, match="mismatch"):
+        served_chain(port, f"alertmanager.{BASE_DOMAIN}", cafile=root)
+
+
+def test_cert_expired(started, served_chain) -> None:
+    state = _start(started, "cert-expired")
+    leaf = served_chain(state["ingress"]["https_port"], BASE_DOMAIN)[0]
+    now = dt.datetime.now(dt.UTC)
+    assert leaf.not_valid_after_utc < now - dt.timedelta(days=9)
+    assert leaf.not_valid_before_utc < now - dt.timedelta(days=399)
+    with pytest.raises(ssl.SSLCertVerificationError, match="expired"):
+        served_chain(state["ingress"]["https_port"], BASE_DOMAIN, cafile=Path(state["root_ca"]))
+
+
+def test_cert_expiring_soon_still_verifies(started, served_chain) -> None:
+    state = _start(started, "cert-expiring-soon")
+    leaf = served_chain(state["ingress"]["https_port"], BASE_DOMAIN, cafile=Path(state["root_ca"]))[0]
+    now = dt.datetime.now(dt.UTC)
+    assert now + dt.timedelta(days=9) < leaf.not_valid_after_utc < now + dt.timedelta(days=11)
+
+
+def test_cert_untrusted_ca(started, served_chain) -> None:
+    state = _start(started, "cert-untrusted-ca")
+    port = state["ingress"]["https_port"]
+    chain = served_chain(port, f"grafana.{BASE_DOMAIN}")
+    assert len(chain) == 2
+    assert _sans(chain[0]) == sorted([BASE_DOMAIN, f"*.{BASE_DOMAIN}"])
+    bundle = x509.load_pem_x509_certificates(Path(state["ca_bundle"]).read_bytes())
+    assert chain[1] not in bundle
+    assert chain[1].issuer not in [ca.subject for ca in bundle]
+    for cafile in (state["root_ca"], state["ca_bundle"]):
+        with pytest.raises(ssl.SSLCertVerificationError):
+            served_chain(port, f"grafana.{BASE_DOMAIN}", cafile=Path(cafile))
+
+
+def test_cert_incomplete_chain(started, served_chain) -> None:
+    state = _start(started, "cert-incomplete-chain")
+    port = state["ingress"]["https_port"]
+    assert len(served_chain(port, f"grafana.{BASE_DOMAIN}")) == 1
+    # A client that has only the root cannot build the chain...
+    with pytest.raises(ssl.SSLCertVerificationError, match="local issuer"):
+        served_chain(port, f"grafana.{BASE_DOMAIN}", cafile=Path(state["root_ca"]))
+    # ...one that was given the bundle with the intermediate can.
+    assert len(served_chain(port, f"grafana.{BASE_DOMAIN}", cafile=Path(state["ca_bundle"]))) == 1
+
+
+def test_cert_split(started, served_chain) -> None:
+    state = _start(started, "cert-split")
+    port, root = state["ingress"]["https_port"], Path(state["root_ca"])
+    grafana = served_chain(port, f"grafana.{BASE_DOMAIN}", cafile=root)
+    prometheus = served_chain(port, f"prometheus.{BASE_DOMAIN}", cafile=root)
+    assert grafana[0].fingerprint(hashes.SHA256()) != prometheus[0].fingerprint(hashes.SHA256())
+    assert _sans(grafana[0]) == [f"grafana.{BASE_DOMAIN}"]
+    assert _sans(prometheus[0]) == sorted([BASE_DOMAIN, f"*.{BASE_DOMAIN}"])
+    assert len(grafana) == len(prometheus) == 2
+    assert served_chain(port, f"alertmanager.{BASE_DOMAIN}")[0] == prometheus[0]
+
+
+def test_cert_weak_key(started, served_chain) -> None:
+    state = _start(started, "cert-weak-key")
+    port = state["ingress"]["https_port"]
+    chain = served_chain(port, f"grafana.{BASE_DOMAIN}", weak=True)
+    assert chain[0].public_key().key_size == 1024
+    assert len(chain) == 2
+    # OpenSSL's default security level refuses to verify such a chain.
+    with pytest.raises(ssl.SSLCertVerificationError, match="too weak"):
+        served_chain(port, f"grafana.{BASE_DOMAIN}", cafile=Path(state["root_ca"]))
+
+
+def test_cert_faults_combine(started, served_chain) -> None:
+    state = _start(started, "cert-expired", "cert-incomplete-chain", "cert-split")
+    port = state["ingress"]["https_port"]
+    chain = served_chain(port, f"prometheus.{BASE_DOMAIN}")
+    assert len(chain) == 1
+    assert chain[0].not_valid_after_utc < dt.datetime.now(dt.UTC)
+    assert _sans(served_chain(port, f"grafana.{BASE_DOMAIN}")[0]) == [f"grafana.{BASE_DOMAIN}"]

@@ -1,0 +1,120 @@
+"""CERT: the ingress certificate every KKP name is served with.
+
+For each required name the suite makes a TLS handshake with SNI to the endpoint the name resolves
+to (or the profile's override), records the presented chain once, and judges it per requirement
+with cryptography's X.509 verifier: trust, name, one certificate for all, validity, renewal
+window, complete chain, key strength.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from fixtures.site import TlsObserver
+from kkp_readiness.certs import key_strength, name_covered, validity, verify_complete_chain, verify_trust
+from kkp_readiness.evidence import Evidence
+from kkp_readiness.probes.tls import TlsObservation
+from kkp_readiness.profile_model import Profile
+from kkp_readiness.verdict import expect
+
+
+def observe(tls: TlsObserver, evidence: Evidence, name: str, with_pem: bool = False) -> TlsObservation:
+    """Fetch (once per run) and attach the evidence: subject, SANs, issuer, validity, fingerprint, chain."""
+    observation = tls.observe(name)
+    details = observation.to_dict()
+    if not with_pem:
+        for certificate in details.get("chain", []):
+            certificate.pop("pem", None)
+    evidence.attach(f"TLS certificate served for {name}", details)
+    return observation
+
+
+def where(observation: TlsObservation) -> str:
+    return f"{observation.server_name} at {observation.address}:{observation.port}"
+
+
+# Ensures a client with the system store (or the profile's CA bundle) trusts the chain.
+@pytest.mark.requirement("CERT-001")
+def test_chain_is_trusted(tls: TlsObserver, certificate_name: str, trust_anchors: tuple, profile: Profile,
+                          evidence: Evidence) -> None:
+    observation = observe(tls, evidence, certificate_name, with_pem=True)
+    verdict = verify_trust(observation.chain_der, trust_anchors)
+    store = profile.certificates.ca_bundle or "the system trust store"
+    expect(verdict.ok, where(observation),
+           expected=f"a chain to a root in {store}",
+           found=f"issuer {observation.leaf.issuer!r}: {verdict.reason}")
+
+
+# Ensures the certificate covers the name it is served for (subjectAltName, wildcards one label deep).
+@pytest.mark.requirement("CERT-002")
+def test_certificate_covers_name(tls: TlsObserver, certificate_name: str, evidence: Evidence) -> None:
+    observation = observe(tls, evidence, certificate_name)
+    covering = name_covered(certificate_name, observation.leaf.sans_dns)
+    expect(covering is not None, where(observation),
+           expected=f"{certificate_name} in the subjectAltName (directly or by a wildcard)",
+           found=f"subjectAltName DNS names {', '.join(observation.leaf.sans_dns) or '(none)'}")
+
+
+# Ensures one certificate serves every name, as KKP's Helm charts take a single certificate.
+@pytest.mark.requirement("CERT-003")
+def test_one_certificate_for_all_names(tls: TlsObserver, profile: Profile, evidence: Evidence) -> None:
+    if not profile.certificates.single_certificate:
+        pytest.skip("the profile says the ingress does not take a single certificate (single_certificate: false)")
+    by_fingerprint: dict[str, list[str]] = {}
+    for name in profile.certificate_names():
+        by_fingerprint.setdefault(tls.observe(name).leaf.sha256_fingerprint, []).append(name)
+    evidence.attach("certificate per name (SHA-256 fingerprint)", by_fingerprint)
+    expect(len(by_fingerprint) == 1, f"{len(profile.certificate_names())} ingress names",
+           expected="the same certificate for every name",
+           found="; ".join(f"{fp[:23]}… for {', '.join(names)}" for fp, names in by_fingerprint.items()))
+
+
+# Ensures the certificate is inside its validity period now.
+@pytest.mark.requirement("CERT-004")
+def test_certificate_is_valid_now(tls: TlsObserver, certificate_name: str, now: datetime,
+                                  evidence: Evidence) -> None:
+    observation = observe(tls, evidence, certificate_name)
+    state, days_left = validity(observation.leaf, now)
+    expect(state == "valid", where(observation),
+           expected=f"valid at {now:%Y-%m-%d %H:%M} UTC",
+           found=f"{state}: valid from {observation.leaf.not_before:%Y-%m-%d} to "
+                 f"{observation.leaf.not_after:%Y-%m-%d} ({days_left:.0f} days left)")
+
+
+# Ensures renewal is not urgent: at least the profile's minimum days of validity remain.
+@pytest.mark.requirement("CERT-005")
+def test_certificate_renewal_window(tls: TlsObserver, certificate_name: str, now: datetime, profile: Profile,
+                                    evidence: Evidence) -> None:
+    observation = observe(tls, evidence, certificate_name)
+    _, days_left = validity(observation.leaf, now)
+    minimum = profile.certificates.min_days_left
+    expect(days_left >= minimum, where(observation),
+           expected=f"at least {minimum} days of validity left",
+           found=f"{days_left:.1f} days left (expires {observation.leaf.not_after:%Y-%m-%d %H:%M} UTC)")
+
+
+# Ensures the server sends every intermediate, so clients without the intermediate can build the chain.
+@pytest.mark.requirement("CERT-006")
+def test_chain_is_complete(tls: TlsObserver, certificate_name: str, trust_anchors: tuple,
+                           evidence: Evidence) -> None:
+    observation = observe(tls, evidence, certificate_name)
+    verdict = verify_complete_chain(observation.chain_der, trust_anchors)
+    if not verdict.judgeable:
+        pytest.skip(f"completeness cannot be judged: {verdict.reason} (see CERT-001)")
+    expect(verdict.ok, where(observation),
+           expected="leaf and every intermediate up to a trusted root",
+           found=f"{len(observation.chain)} certificate(s) presented: {verdict.reason}")
+
+
+# Ensures the key is strong enough (RSA >= 2048 bits, ECDSA P-256 or better).
+@pytest.mark.requirement("CERT-007")
+def test_key_is_strong_enough(tls: TlsObserver, certificate_name: str, profile: Profile,
+                              evidence: Evidence) -> None:
+    observation = observe(tls, evidence, certificate_name)
+    ok, described = key_strength(observation.leaf, profile.certificates.min_rsa_bits,
+                                 profile.certificates.min_ec_bits)
+    expect(ok, where(observation),
+           expected=f"RSA >= {profile.certificates.min_rsa_bits} bits or EC >= {profile.certificates.min_ec_bits} bits",
+           found=described)
