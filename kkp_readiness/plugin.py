@@ -322,6 +322,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     """Turn the phase's outcome into a verdict (innermost wrapper: every reporter sees the result)."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
+    _redact_report(report)
     requirement = item.stash.get(REQUIREMENT_KEY, None)
     if requirement is None:
         return
@@ -352,9 +353,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         message = redact.redact(str(report.longrepr))
     elif report.when == "call":
         verdict = Verdict.PASS
-    if isinstance(report.longrepr, str):
-        report.longrepr = redact.redact(report.longrepr)
-    report.sections = [(title, redact.redact(text)) for title, text in report.sections]
     if verdict is None:
         return
     report.kkp = {  # type: ignore[attr-defined]
@@ -372,6 +370,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
             from kkp_readiness.report.html import add_extras
 
             add_extras(report, evidence.items if evidence else [], message if verdict is not Verdict.PASS else "")
+
+
+def _redact_report(report: pytest.TestReport) -> None:
+    """Scrub secrets from the traceback and captured output before any reporter reads them."""
+    if isinstance(report.longrepr, tuple):
+        report.longrepr = tuple(redact.redact(x) if isinstance(x, str) else x for x in report.longrepr)
+    elif report.longrepr is not None and redact.registered():
+        text = str(report.longrepr)
+        clean = redact.redact(text)
+        if clean != text:
+            report.longrepr = clean
+    report.sections = [(title, redact.redact(text)) for title, text in report.sections]
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
