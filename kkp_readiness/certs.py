@@ -6,7 +6,7 @@ now, key strong enough), so a check can say exactly which requirement is not met
 it. Trust is judged with cryptography's X.509 path builder (:mod:`cryptography.x509.verification`,
 web PKI rules), at a moment inside the leaf's validity so that expiry does not mask trust.
 
->>> obs = fetch_presented_chain("10.0.0.80", 443, "kkp.example.com", timeout=3.0)
+>>> obs = fetch_presented_chain("192.0.2.80", 443, "kkp.example.com", timeout=3.0)
 >>> anchors = load_trust_anchors("/etc/kkp/ca.pem")
 >>> verify_trust(obs.chain_der, anchors).ok, name_covered("kkp.example.com", obs.leaf.sans_dns)
 (True, 'kkp.example.com')

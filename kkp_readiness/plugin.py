@@ -169,7 +169,7 @@ def _prepare_run_dir(config: pytest.Config, loaded: LoadedProfile, collector: Re
         from kkp_readiness.report.html import HtmlReportColumns
 
         title = f"KKP readiness: {loaded.name} ({info.id})"
-        config.pluginmanager.register(HtmlReportColumns(title), "kkp-readiness-html")
+        config.pluginmanager.register(HtmlReportColumns(title, collector.requirements), "kkp-readiness-html")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistBridge(str(run_dir)), "kkp-readiness-xdist")
     metadata = _metadata(config)
@@ -456,7 +456,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     state = config.stash.get(RUN_KEY, None)
     if state is None or state.info is None:
         return
-    rows = [r for r in state.collector.requirements() if r["tests"]]
+    all_rows = state.collector.requirements()
+    rows = [r for r in all_rows if r["tests"]]
     if not rows:
         return
     terminalreporter.section("requirement verdicts")
@@ -469,6 +470,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             if entry["verdict"] in ("fail", "warn", "error"):
                 first = entry["message"].splitlines()[0]
                 terminalreporter.write_line(f"{'':8}{'':11}- {first}")
+    counts: dict[str, int] = {}
+    for row in all_rows:
+        counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
+    terminalreporter.write_line(
+        f"catalogue: {len(all_rows)} requirements: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+    )
 
 
 @pytest.hookimpl(trylast=True)

@@ -10,11 +10,11 @@ A negative answer is data: NXDOMAIN, NODATA, SERVFAIL and REFUSED come back as
 :attr:`DnsAnswer.status`. Only when no usable answer arrives at all (timeout, refused socket,
 malformed reply) does :func:`resolve` raise :class:`~kkp_readiness.errors.DnsProbeError`.
 
->>> server = DnsServer.parse("10.0.0.53")
+>>> server = DnsServer.parse("192.0.2.53")
 >>> answer = resolve("grafana.kkp.example.com", server, timeout=2.0)
 >>> answer.status, answer.addresses
-('NOERROR', ('10.0.0.80',))
->>> answer.resolves_to(["10.0.0.80"])
+('NOERROR', ('192.0.2.80',))
+>>> answer.resolves_to(["192.0.2.80"])
 True
 """
 
@@ -78,7 +78,7 @@ class DnsServer:
         except ValueError:
             raise ValueError(
                 f"DNS server host must be an IP address, got {self.host!r}; "
-                "name the server by its address (e.g. 10.0.0.53 or [fd00::53]:53)"
+                "name the server by its address (e.g. 192.0.2.53 or [2001:db8::53]:53)"
             ) from None
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 < self.port < 65536:
             raise ValueError(f"DNS server port must be an integer in 1..65535, got {self.port!r}")
@@ -95,10 +95,10 @@ class DnsServer:
         DnsServer(host='::1', port=53)
         """
         if not isinstance(text, str):
-            raise TypeError(f"DNS server must be a string like '10.0.0.53:53', got {text!r}")
+            raise TypeError(f"DNS server must be a string like '192.0.2.53:53', got {text!r}")
         raw = text.strip()
         if not raw:
-            raise ValueError("DNS server is empty; expected an address like '10.0.0.53' or '[::1]:5353'")
+            raise ValueError("DNS server is empty; expected an address like '192.0.2.53' or '[::1]:5353'")
         host: str
         port_text: str | None = None
         if raw.startswith("["):
@@ -140,7 +140,7 @@ class DnsAnswer:
     ``addresses`` are sorted numerically (IPv4 before IPv6); ``cname_chain`` lists the CNAME
     targets followed, in order; ``ttl`` is that of the address record set, None without one.
 
-    >>> answer = resolve("api.kkp.example.com", DnsServer.parse("10.0.0.53"))
+    >>> answer = resolve("api.kkp.example.com", DnsServer.parse("192.0.2.53"))
     >>> answer.to_dict()["status"]
     'NOERROR'
     """
@@ -160,7 +160,7 @@ class DnsAnswer:
         Why set equality: an extra stale address breaks clients as surely as a missing one.
         Addresses are compared as IPs, so ``"::0001"`` equals ``"::1"``.
 
-        >>> answer.resolves_to(["10.0.0.80"])
+        >>> answer.resolves_to(["192.0.2.80"])
         True
         """
         wanted = {_normalise_ip(a) for a in expected}
@@ -212,7 +212,7 @@ def resolve(name: str, server: DnsServer, rdtype: str = "A", timeout: float = 3.
     Raises DnsProbeError when no usable reply arrives: timeout, refused or failed socket,
     malformed or mismatched reply.
 
-    >>> resolve("kkp.example.com", DnsServer.parse("10.0.0.53"), "AAAA", timeout=2.0).status
+    >>> resolve("kkp.example.com", DnsServer.parse("192.0.2.53"), "AAAA", timeout=2.0).status
     'NODATA'
     """
     kind = _check_rdtype(rdtype)
@@ -312,8 +312,8 @@ def resolve_addresses(
     ``status`` is NOERROR when any family has addresses, otherwise the most telling status
     (NXDOMAIN, then SERVFAIL/REFUSED/..., then NODATA). Raises DnsProbeError like resolve().
 
-    >>> resolve_addresses("api.kkp.example.com", DnsServer.parse("10.0.0.53"), 2.0, ("A", "AAAA")).addresses
-    ('10.0.0.80', 'fd00::80')
+    >>> resolve_addresses("api.kkp.example.com", DnsServer.parse("192.0.2.53"), 2.0, ("A", "AAAA")).addresses
+    ('192.0.2.80', '2001:db8::80')
     """
     kinds = [_check_rdtype(kind) for kind in families]
     if not kinds:
@@ -351,7 +351,7 @@ def random_label(prefix: str = "kkp-readiness-") -> str:
     ``secrets`` cannot collide with a real record.
 
     >>> label = random_label()
-    >>> resolve(f"{label}.kkp.example.com", DnsServer.parse("10.0.0.53")).status
+    >>> resolve(f"{label}.kkp.example.com", DnsServer.parse("192.0.2.53")).status
     'NOERROR'
     """
     label = f"{prefix}{secrets.token_hex(4)}".lower()

@@ -7,7 +7,7 @@ certificate chain exactly as the server sends it, and the judgement is made afte
 data, by the pure functions in :mod:`kkp_readiness.certs`. :func:`client_accepts` is the
 complement: one ordinary verifying handshake, as evidence of what a real client sees.
 
->>> obs = fetch_presented_chain("10.0.0.80", 443, "kkp.example.com", timeout=3.0)
+>>> obs = fetch_presented_chain("192.0.2.80", 443, "kkp.example.com", timeout=3.0)
 >>> obs.leaf.sans_dns
 ('*.kkp.example.com', 'kkp.example.com')
 >>> [c.subject for c in obs.chain]
@@ -297,7 +297,7 @@ def fetch_presented_chain(address: str, port: int, server_name: str, timeout: fl
     Raises TlsProbeError when no handshake could be completed (refused, timeout, handshake
     failure, no certificate).
 
-    >>> obs = fetch_presented_chain("10.0.0.80", 443, "kkp.example.com", timeout=3.0)
+    >>> obs = fetch_presented_chain("192.0.2.80", 443, "kkp.example.com", timeout=3.0)
     >>> len(obs.chain), obs.protocol
     (2, 'TLSv1.3')
     """
@@ -363,7 +363,7 @@ def client_accepts(
     Raises TlsProbeError when no verdict could be reached: refused, timeout, or a handshake that
     failed for a reason other than certificate verification.
 
-    >>> client_accepts("10.0.0.80", 443, "kkp.example.com", cafile="/etc/kkp/ca.pem", timeout=3.0)
+    >>> client_accepts("192.0.2.80", 443, "kkp.example.com", cafile="/etc/kkp/ca.pem", timeout=3.0)
     (True, 'ok')
     """
     if timeout <= 0:

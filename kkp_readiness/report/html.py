@@ -6,6 +6,7 @@ Registered only when pytest-html is active, so its hook specifications exist.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 
 _VERDICT_COLOURS = {
@@ -19,10 +20,33 @@ def _info(report: Any) -> dict[str, Any]:
 
 
 class HtmlReportColumns:
-    """Adds Requirement, Section, Severity, Verdict and Docs columns to the results table."""
+    """Adds Requirement, Section, Severity, Verdict and Docs columns to the results table, and a table of
+    every catalogue requirement with its verdict (not-implemented and not-run included) above it."""
 
-    def __init__(self, title: str) -> None:
+    def __init__(self, title: str, requirement_rows: Callable[[], list[dict[str, Any]]]) -> None:
         self.title = title
+        self.requirement_rows = requirement_rows
+
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str]) -> None:
+        rows = self.requirement_rows()
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
+        overview = ", ".join(f"{count} {verdict}" for verdict, count in sorted(counts.items()))
+        lines = [f"<h2>Requirements ({len(rows)}: {html.escape(overview)})</h2>",
+                 '<table id="requirements"><thead><tr><th>Requirement</th><th>Title</th><th>Level</th>'
+                 "<th>Verdict</th><th>Finding</th></tr></thead><tbody>"]
+        for row in rows:
+            colour = _VERDICT_COLOURS.get(row["verdict"], "#9e9e9e")
+            finding = row["messages"][0]["message"].splitlines()[0] if row["messages"] else ""
+            lines.append(
+                f'<tr><td><a href="{html.escape(row["docs"])}">{html.escape(row["id"])}</a></td>'
+                f"<td>{html.escape(row['title'])}</td><td>{html.escape(row['level'])}</td>"
+                f'<td style="color:{colour};font-weight:bold">{html.escape(row["verdict"].upper())}</td>'
+                f"<td>{html.escape(finding)}</td></tr>"
+            )
+        lines.append("</tbody></table>")
+        postfix.extend(lines)
 
     def pytest_html_report_title(self, report: Any) -> None:
         report.title = self.title

@@ -26,7 +26,7 @@ def test_loopback_guard() -> None:
     assert is_loopback("127.0.0.1")
     assert is_loopback("127.0.0.99")
     assert is_loopback("127.255.255.254")
-    for address in ("0.0.0.0", "10.0.0.1", "::1", "localhost", ""):
+    for address in ("0.0.0.0", "192.0.2.1", "::1", "localhost", ""):
         assert not is_loopback(address)
         with pytest.raises(LabError, match="loopback"):
             require_loopback(address)
