@@ -415,6 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kkp_readiness.lab import Lab  # only here: the floor subprocess must not pay for importing it
 
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored (``&``)
     try:
         with _scratch_dir() as scratch, Lab() as lab:
             unhealthy = [name for name, ok in lab.status().items() if not ok]

@@ -56,9 +56,6 @@ def run_suite(lab_dir: Path | None, reports: Path, *args: str, env: dict[str, st
 
 
 @pytest.fixture(scope="session")
-def healthy_lab():
-    """A healthy lab for the whole session."""
-    from kkp_readiness.lab import Lab
-
-    with Lab() as lab:
-        yield lab
+def healthy_lab(kkp_lab):
+    """A healthy lab for the whole session (the shipped ``kkp_lab`` fixture)."""
+    return kkp_lab

@@ -24,9 +24,9 @@ FAILING_FAULTS = [name for name, fault in FAULTS.items() if fault.breaks]
 
 
 @pytest.mark.parametrize("fault", FAILING_FAULTS)
-def test_fault_fails_exactly_its_requirement(fault: str, tmp_path) -> None:
-    with Lab(faults=[fault]) as lab:
-        run = run_suite(lab.workdir, tmp_path, *SELECT)
+def test_fault_fails_exactly_its_requirement(fault: str, tmp_path, kkp_lab_factory) -> None:
+    lab = kkp_lab_factory([fault])
+    run = run_suite(lab.workdir, tmp_path, *SELECT)
     expected = set(FAULTS[fault].breaks)
     assert run.with_verdict("fail") == expected, run.output[-4000:]
     assert run.returncode == 1
