@@ -36,7 +36,7 @@ class HtmlReportColumns:
         lines = [f"<h2>Requirements ({len(rows)}: {html.escape(overview)})</h2>",
                  '<table id="requirements"><thead><tr><th>Requirement</th><th>Title</th><th>Level</th>'
                  "<th>Verdict</th><th>Finding</th></tr></thead><tbody>"]
-        for row in rows:
+        for row in (r for r in rows if r["tests"]):
             colour = _VERDICT_COLOURS.get(row["verdict"], "#9e9e9e")
             finding = row["messages"][0]["message"].splitlines()[0] if row["messages"] else ""
             lines.append(
@@ -46,6 +46,11 @@ class HtmlReportColumns:
                 f"<td>{html.escape(finding)}</td></tr>"
             )
         lines.append("</tbody></table>")
+        for verdict, meaning in (("not-run", "implemented but not selected in this run"),
+                                 ("not-implemented", "no check exists yet; never counted as passed")):
+            ids = [r["id"] for r in rows if r["verdict"] == verdict]
+            if ids:
+                lines.append(f"<p><b>{verdict.upper()}</b> ({len(ids)}, {meaning}): {html.escape(', '.join(ids))}</p>")
         postfix.extend(lines)
 
     def pytest_html_report_title(self, report: Any) -> None:
