@@ -200,6 +200,9 @@ def _check_rdtype(rdtype: str) -> str:
     return value
 
 
+_UDP_TRIES = 2
+
+
 def resolve(name: str, server: DnsServer, rdtype: str = "A", timeout: float = 3.0) -> DnsAnswer:
     """Ask ``server`` for the ``rdtype`` ("A" or "AAAA") records of ``name``; return its answer.
 
@@ -227,14 +230,7 @@ def resolve(name: str, server: DnsServer, rdtype: str = "A", timeout: float = 3.
     deadline = start + timeout
     try:
         try:
-            response = dns.query.udp(
-                query,
-                server.host,
-                timeout=timeout,
-                port=server.port,
-                ignore_unexpected=True,
-                raise_on_truncation=True,
-            )
+            response = _udp_with_retry(query, server, deadline)
         except dns.message.Truncated:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -253,6 +249,20 @@ def resolve(name: str, server: DnsServer, rdtype: str = "A", timeout: float = 3.
         ) from exc
     elapsed_ms = (time.monotonic() - start) * 1000.0
     return _answer_from_response(name, server, kind, response, elapsed_ms)
+
+
+def _udp_with_retry(query: dns.message.Message, server: DnsServer, deadline: float) -> dns.message.Message:
+    """UDP may lose a datagram: send once more, as dig does, within the same overall deadline."""
+    for attempt in range(_UDP_TRIES):
+        remaining = deadline - time.monotonic()
+        share = remaining / (_UDP_TRIES - attempt)
+        try:
+            return dns.query.udp(query, server.host, timeout=max(share, 0.001), port=server.port,
+                                 ignore_unexpected=True, raise_on_truncation=True)
+        except dns.exception.Timeout:
+            if attempt == _UDP_TRIES - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _answer_from_response(
