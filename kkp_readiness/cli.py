@@ -102,9 +102,12 @@ def run_pytest(pytest_args: Sequence[str]) -> int:
     from kkp_readiness import plugin
 
     plugin._CONTROLLER.state = None
+    plugin._CONTROLLER.exit_code = None
     code = int(pytest.main(list(pytest_args)))
-    if code == pytest.ExitCode.USAGE_ERROR and plugin._CONTROLLER.state is None:
-        return ExitCode.USAGE
+    if code == pytest.ExitCode.USAGE_ERROR:
+        # pytest's own usage errors (bad option, unknown -m marker) end with its code 4, which is our
+        # "warnings only"; the plugin knows whether the run really ended in warnings.
+        return plugin._CONTROLLER.exit_code if plugin._CONTROLLER.exit_code == ExitCode.WARNINGS else ExitCode.USAGE
     return code
 
 
@@ -181,6 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KkpReadinessError as exc:
         print(f"kkp-readiness: {exc}", file=sys.stderr)
         return ExitCode.USAGE
+    except BrokenPipeError:  # `kkp-readiness catalogue --json | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.OK
 
 
 if __name__ == "__main__":

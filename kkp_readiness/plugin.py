@@ -238,8 +238,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if problems:
         _exit_usage("invalid checks:\n  " + "\n  ".join(problems))
     if has_checks and config.stash.get(PROFILE_KEY, None) is None:
-        _exit_usage("the shipped checks need a site profile: add --profile NAME (one of profiles/*.yaml) "
-                    "or --profile path/to/site.yaml")
+        _exit_usage("the shipped checks need a site profile: add --profile=NAME (one of profiles/*.yaml) "
+                    "or --profile=path/to/site.yaml")
 
 
 # ----------------------------------------------------------------------------- running
@@ -419,6 +419,7 @@ class _Controller:
     """The controller's run state, reachable from hooks that get no config."""
 
     state: RunState | None = None
+    exit_code: int | None = None  # the verdict-based code, for callers that pytest's own UsageError overrides
 
 
 _CONTROLLER = _Controller()
@@ -447,6 +448,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     else:
         code = state.collector.exit_code()
     session.exitstatus = code
+    _CONTROLLER.exit_code = code
     state.info.finished = now_iso()
     if state.run_dir is not None:
         write_results(state.run_dir / "results.json", state.info.to_dict(), state.collector.requirements(), code)

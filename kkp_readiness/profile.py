@@ -66,6 +66,16 @@ class LoadedProfile:
         canonical = json.dumps(self.document, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
+    def resolve_path(self, field: FieldPath, value: str | None) -> str | None:
+        """A file path from the profile: ``~`` expanded, relative to the profile file that set it."""
+        if not value:
+            return None
+        path = Path(os.path.expanduser(value))
+        if path.is_absolute():
+            return str(path)
+        source = self.provenance.get(field, (self.path, None))[0]
+        return str(source.parent / path)
+
     def where(self, path: FieldPath) -> str:
         """``file:line`` of the most specific known place that set ``path``."""
         for length in range(len(path), -1, -1):

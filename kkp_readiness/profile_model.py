@@ -54,6 +54,17 @@ def _check_endpoint(value: str) -> str:
     return value
 
 
+def _check_dns_server(value: str) -> str:
+    """A DNS server is named by its address (``192.0.2.53``, ``192.0.2.53:5353``, ``[2001:db8::53]:53``)."""
+    from kkp_readiness.probes.dns import DnsServer
+
+    try:
+        DnsServer.parse(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
 def _check_range(value: str) -> str:
     """A CIDR (``192.0.2.0/28``) or an inclusive range (``192.0.2.10-192.0.2.20``)."""
     if "-" in value:
@@ -70,6 +81,7 @@ IPAddress = Annotated[str, AfterValidator(_check_address)]
 Endpoint = Annotated[str, AfterValidator(_check_endpoint)]
 AddressRange = Annotated[str, AfterValidator(_check_range)]
 DnsName = Annotated[str, AfterValidator(_check_hostname)]
+DnsServerAddress = Annotated[str, AfterValidator(_check_dns_server)]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 
 
@@ -105,7 +117,7 @@ class IngressSpec(Strict):
 class DnsSpec(Strict):
     """Where to ask, and how the zone is expected to be built."""
 
-    servers: list[Endpoint] = Field(min_length=1, description="DNS servers to ask, host or host:port")
+    servers: list[DnsServerAddress] = Field(min_length=1, description="DNS servers to ask: IP or IP:port")
     wildcard: bool = Field(True, description="*.<base_domain> exists (else one record per service)")
 
 

@@ -163,3 +163,17 @@ def test_shipped_templates_validate(name: str, monkeypatch) -> None:
     loaded = load_profile(name)
     assert loaded.profile.name == name
     assert loaded.files[0].path.name == "base.yaml"
+
+
+def test_dns_server_must_be_an_address(write) -> None:
+    path = write("site.yaml", MINIMAL.replace("[192.0.2.53]", "[ns1.example.com]"))
+    assert "dns.servers[0]" in error_of(path)
+
+
+def test_relative_ca_bundle_is_relative_to_the_file_that_sets_it(write, tmp_path) -> None:
+    (tmp_path / "sub").mkdir()
+    write("sub/parent.yaml", MINIMAL + "    certificates: {ca_bundle: ca.pem}\n")
+    child = write("child.yaml", "extends: sub/parent.yaml\nname: child\n")
+    loaded = load_profile(str(child))
+    resolved = loaded.resolve_path(("certificates", "ca_bundle"), loaded.profile.certificates.ca_bundle)
+    assert resolved == str(tmp_path / "sub" / "ca.pem")
