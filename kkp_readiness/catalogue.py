@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -37,10 +38,21 @@ CROSS_CUTTING_MARKERS = {
     "mla": "user-cluster monitoring, logging and alerting",
     "cloud": "talks to a cloud provider API",
 }
-APPLIES_TO_KEYS = {
-    "cloud", "expose_strategy", "lb_mode", "edition", "offline", "dns_wildcard",
-    "cert_source", "mla", "logging_ui", "auth", "integration",
+# The values each applies_to key may take: a typo ("Nodeport") would make an entry never apply.
+APPLIES_TO_VALUES: dict[str, set[Any]] = {
+    "cloud": {"none", "azure", "vsphere", "openstack"},
+    "expose_strategy": {"NodePort", "Tunneling", "LoadBalancer"},
+    "lb_mode": {"cloud", "metallb-l2", "metallb-bgp", "cilium-l2", "cilium-bgp", "kubelb", "other"},
+    "edition": {"ce", "ee"},
+    "offline": {True, False},
+    "dns_wildcard": {True, False},
+    "cert_source": {"provided", "cert-manager-acme", "private-ca"},
+    "mla": {True, False},
+    "logging_ui": {True, False},
+    "auth": {"dex", "oidc"},
+    "integration": {"workers-only", "additional-seed"},
 }
+APPLIES_TO_KEYS = set(APPLIES_TO_VALUES)
 _ID = re.compile(r"^(?P<section>[A-Z]+)-(?P<number>\d{3})$")
 _REQUIRED_KEYS = ("id", "section", "title", "requirement", "severity", "level", "docs", "remediation")
 
@@ -161,7 +173,14 @@ def _parse_requirement(index: int, item: Any, sections: dict[str, Section]) -> R
     applies_to = item.get("applies_to") or {}
     if set(applies_to) - APPLIES_TO_KEYS:
         raise _fail(where, f"unknown applies_to keys {sorted(set(applies_to) - APPLIES_TO_KEYS)}")
-    extra = tuple(item.get("markers") or ())
+    for key, values in applies_to.items():
+        if not isinstance(values, list) or not values or set(values) - APPLIES_TO_VALUES[key]:
+            allowed = sorted(map(str, APPLIES_TO_VALUES[key]))
+            raise _fail(where, f"applies_to.{key} must be a non-empty list of {allowed}")
+    extra = item.get("markers") or []
+    if not isinstance(extra, list) or not all(isinstance(m, str) for m in extra):
+        raise _fail(where, "markers must be a list of names")
+    extra = tuple(extra)
     markers = tuple(dict.fromkeys((*section.markers, *extra)))
     return Requirement(
         id=item["id"],
@@ -187,8 +206,7 @@ def parse_catalogue(data: Any) -> Catalogue:
     if not isinstance(raw_requirements, list) or not raw_requirements:
         raise _fail("requirements", "must be a non-empty list")
     requirements = [_parse_requirement(i, item, by_id) for i, item in enumerate(raw_requirements)]
-    seen: set[str] = set()
-    duplicates = {r.id for r in requirements if r.id in seen or seen.add(r.id)}  # type: ignore[func-returns-value]
+    duplicates = {rid for rid, count in Counter(r.id for r in requirements).items() if count > 1}
     if duplicates:
         raise _fail("requirements", f"duplicate ids {sorted(duplicates)}")
     order = {s.id: i for i, s in enumerate(sections)}

@@ -17,6 +17,7 @@ from kkp_readiness import __version__
 from kkp_readiness.catalogue import catalogue_json, implemented_ids, load_catalogue
 from kkp_readiness.errors import KkpReadinessError, LabError
 from kkp_readiness.profile import lab_dir, load_profile
+from kkp_readiness.report.run import new_run_id
 from kkp_readiness.verdict import ExitCode
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -121,22 +122,25 @@ def _demo(args: argparse.Namespace) -> int:
     """Start a private lab, run the whole suite against it with --profile lab, stop the lab."""
     from kkp_readiness.lab import Lab
 
+    reports = Path(args.reports_dir).resolve()  # before chdir: relative to where the user is
     os.chdir(PROJECT_ROOT)
-    reports = Path(args.reports_dir).resolve()
+    run_id = new_run_id("lab")
     with Lab(faults=args.fault or ()) as lab:
         os.environ["KKP_READINESS_LAB_DIR"] = str(lab.workdir)
         print(f"lab up in {lab.workdir}", file=sys.stderr)
-        code = run_pytest(["--profile=lab", f"--reports-dir={reports}", "-p", "no:cacheprovider",
-                           *args.pytest_args])
-    latest = reports / "latest"
-    print(f"\nlab stopped. Reports of this run: {latest.resolve() if latest.exists() else reports}")
+        code = run_pytest(["--profile=lab", f"--reports-dir={reports}", f"--run-id={run_id}",
+                           "-p", "no:cacheprovider", *args.pytest_args])
+    run_dir = reports / run_id
+    if not run_dir.is_dir():
+        print(f"\nlab stopped. The run wrote no reports (exit code {code}).")
+        return code
+    print(f"\nlab stopped. Reports of this run: {run_dir}")
     for name in ("report.html", "results.json", "junit.xml", "allure-results", "allure-report"):
-        path = latest / name
-        if path.exists():
-            print(f"  {name:<15}{path.resolve()}")
-    if (latest / "allure-report").exists():
+        if (run_dir / name).exists():
+            print(f"  {name:<15}{run_dir / name}")
+    if (run_dir / "allure-report").exists():
         print(f"  open the Allure report: {shutil.which('allure') or '.tools/node_modules/.bin/allure'} open "
-              f"{(latest / 'allure-report').resolve()}")
+              f"{run_dir / 'allure-report'}")
     print(f"exit code {code}")
     return code
 

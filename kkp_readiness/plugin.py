@@ -52,6 +52,8 @@ class RunState:
         self.collection_errors = 0
         self.user_html: str | None = None
         self.user_junit: str | None = None
+        self.user_allure: str | None = None
+        self.unmarked_failures = 0
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -76,6 +78,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 # ----------------------------------------------------------------------------- configure
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config):  # type: ignore[no-untyped-def]
+    """pytest reports its usage errors (an unknown -m marker, a bad -k expression) as 4, which is our
+    "warnings only": make every usage error 2."""
+    try:
+        return (yield)
+    except pytest.UsageError as exc:
+        for line in str(exc).splitlines():
+            print(f"ERROR: {line}", file=sys.stderr)
+        return ExitCode.USAGE
 
 
 def _exit_usage(message: str) -> None:
@@ -114,7 +128,8 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.allure_report_dir = str(run_dir / "allure-results")
         return
 
-    if loaded is None or config.option.collectonly:
+    informational = config.option.collectonly or config.option.markers or config.option.showfixtures
+    if loaded is None or informational:
         config.stash[RUN_KEY] = RunState(None, None, collector)
         return
     _prepare_run_dir(config, loaded, collector)
@@ -157,13 +172,15 @@ def _prepare_run_dir(config: pytest.Config, loaded: LoadedProfile, collector: Re
     # Our files always land in the run directory; a user's own --html/--junitxml are honoured and copied in.
     state.user_html = config.getoption("htmlpath", None)
     state.user_junit = config.option.xmlpath
+    state.user_allure = getattr(config.option, "allure_report_dir", None)
     if not state.user_html:
         config.option.htmlpath = str(run_dir / "report.html")
     config.option.self_contained_html = True
     if not state.user_junit:
         config.option.xmlpath = str(run_dir / "junit.xml")
-    if not getattr(config.option, "allure_report_dir", None):
-        config.option.allure_report_dir = str(run_dir / "allure-results")
+    # Allure results always go to the run directory (workers write there too); a user's --alluredir
+    # receives a scrubbed copy at the end.
+    config.option.allure_report_dir = str(run_dir / "allure-results")
 
     if config.pluginmanager.hasplugin("html"):
         from kkp_readiness.report.html import HtmlReportColumns
@@ -216,15 +233,18 @@ def _requirement_of(item: pytest.Item, catalogue: Catalogue) -> Requirement | No
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Attach catalogue data to every check before -m/-k deselection runs."""
     catalogue = load_catalogue()
-    problems = []
+    problems: list[tuple[pytest.Item, str]] = []
     has_checks = False
     for item in items:
         try:
             requirement = _requirement_of(item, catalogue)
         except CatalogueError as exc:
-            problems.append(str(exc))
+            problems.append((item, str(exc)))
             continue
         if requirement is None:
+            continue
+        if item.get_closest_marker("xfail"):
+            problems.append((item, f"{item.nodeid}: xfail on a check would hide a failure; use a waiver instead"))
             continue
         has_checks = True
         item.stash[REQUIREMENT_KEY] = requirement
@@ -235,8 +255,16 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             ("requirement", requirement.id), ("section", requirement.section),
             ("severity", requirement.severity), ("level", requirement.level), ("docs", requirement.docs),
         ])
-    if problems:
-        _exit_usage("invalid checks:\n  " + "\n  ".join(problems))
+    if problems and _is_worker(config):
+        # pytest.exit on an xdist worker reads as a crash; a failed collect report reaches the controller,
+        # which then stops with exit code 2 like a serial run.
+        for item, message in problems:
+            report = pytest.CollectReport(item.nodeid, "failed", longrepr=message, result=[])
+            config.hook.pytest_collectreport(report=report)
+        bad = {id(item) for item, _ in problems}
+        items[:] = [item for item in items if id(item) not in bad]
+    elif problems:
+        _exit_usage("invalid checks:\n  " + "\n  ".join(message for _, message in problems))
     if has_checks and config.stash.get(PROFILE_KEY, None) is None:
         _exit_usage("the shipped checks need a site profile: add --profile=NAME (one of profiles/*.yaml) "
                     "or --profile=path/to/site.yaml")
@@ -280,9 +308,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     allure.dynamic.label("requirement", requirement.id)
     allure.dynamic.label("level", requirement.level)
     allure.dynamic.link(requirement.docs, name=f"{requirement.id} documentation")
-    allure.dynamic.description(f"{requirement.requirement}\n\nRemediation: {requirement.remediation}")
     loaded = item.config.stash[PROFILE_KEY]
-    if requirement.section != "" and loaded is not None:
+    if loaded is not None:
         facets = {**loaded.profile.facets(), **_target_facets(item)}
         reason = requirement.applicability(facets)
         if reason:
@@ -326,6 +353,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     requirement = item.stash.get(REQUIREMENT_KEY, None)
     if requirement is None:
         return
+    if report.when == "setup":
+        # allure-pytest sets the description from the docstring in its setup wrapper; this runs after it.
+        allure.dynamic.description(f"{requirement.requirement}\n\nRemediation: {requirement.remediation}")
     verdict: Verdict | None = None
     message = ""
     excinfo = call.excinfo
@@ -400,9 +430,15 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    state = _CONTROLLER.state
+    if state is None:
+        return
     info = getattr(report, "kkp", None)
-    if info and _CONTROLLER.state is not None:
-        _CONTROLLER.state.collector.record(report.nodeid, info, report.duration)
+    if info:
+        state.collector.record(report.nodeid, info, report.duration)
+    elif report.failed:
+        # A test without a requirement, or a crashed xdist worker: never let it pass silently.
+        state.unmarked_failures += 1
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
@@ -441,12 +477,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         code = ExitCode.INTERRUPTED
     elif state.collection_errors or exitstatus in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED):
         code = ExitCode.USAGE
-    elif exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED or not state.collector.tests:
+    elif exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
         code = ExitCode.NO_TESTS
+    elif not state.collector.tests:
+        code = int(exitstatus)  # no check ran: pytest's own status stands
     elif exitstatus == pytest.ExitCode.INTERNAL_ERROR:
         code = ExitCode.ERRORS
     else:
         code = state.collector.exit_code()
+        if state.unmarked_failures and code in (ExitCode.OK, ExitCode.WARNINGS):
+            code = ExitCode.ERRORS
     session.exitstatus = code
     _CONTROLLER.exit_code = code
     state.info.finished = now_iso()
@@ -489,8 +529,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     run_dir = state.run_dir
     for user_path, name in ((state.user_html, "report.html"), (state.user_junit, "junit.xml")):
         if user_path and Path(user_path).is_file():
+            redact.scrub_tree(Path(user_path))
             shutil.copyfile(user_path, run_dir / name)
     redact.scrub_tree(run_dir)
+    if state.user_allure and (run_dir / "allure-results").is_dir():
+        shutil.copytree(run_dir / "allure-results", state.user_allure, dirs_exist_ok=True)
     if not config.getoption("no_allure_report"):
         generated = allure_cli.generate(run_dir / "allure-results", run_dir / "allure-report")
         if generated:

@@ -55,6 +55,7 @@ class LoadedProfile:
     files: list[SourceFile]
     document: dict[str, Any]
     provenance: dict[FieldPath, tuple[Path, int | None]] = field(repr=False)
+    lab_state: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -130,6 +131,21 @@ def _line_map(node: yaml.Node, path: FieldPath = ()) -> Iterator[tuple[FieldPath
             yield from _line_map(item, child)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate keys: the second ``certificates:`` block must not silently win."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key]})", key_node.start_mark
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[FieldPath, int]]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -137,7 +153,7 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[FieldPath, int]]:
         raise ProfileError(f"{_display(path)}: cannot read: {exc.strerror}") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{_display(path)}:{mark.line + 1}:{mark.column + 1}" if mark else _display(path)
@@ -214,25 +230,30 @@ def _interpolate_lab(document: Any, loaded: LoadedProfile, path: FieldPath = ())
         return [_interpolate_lab(v, loaded, (*path, i)) for i, v in enumerate(document)]
     if not isinstance(document, str) or "${lab:" not in document:
         return document
-    state = _lab_state()
+    state = loaded.lab_state if loaded.lab_state is not None else _lab_state()
+    loaded.lab_state = state
     if state is None:
         raise ProfileError(
             f"{loaded.where(path)}: {format_path(path)}: needs the running lab ({document}), but no lab state "
             f"was found in {lab_dir()}; start it with `kkp-readiness lab up`"
         )
 
-    def lookup(match: re.Match[str]) -> str:
-        value: Any = state
-        for part in match["key"].split("."):
-            if not isinstance(value, dict) or part not in value:
-                raise ProfileError(
-                    f"{loaded.where(path)}: {format_path(path)}: the lab state has no {match['key']!r}"
-                )
-            value = value[part]
-        return str(value)
+    whole = LAB_REFERENCE.fullmatch(document)
+    if whole:
+        return lookup_value(state, whole["key"], loaded, path)  # keeps the state file's type (port -> int)
+    return LAB_REFERENCE.sub(lambda m: str(lookup_value(state, m["key"], loaded, path)), document)
 
-    replaced = LAB_REFERENCE.sub(lookup, document)
-    return int(replaced) if replaced.isdigit() and LAB_REFERENCE.fullmatch(document) else replaced
+
+def lookup_value(state: dict[str, Any], key: str, loaded: LoadedProfile, path: FieldPath) -> Any:
+    """A dotted key of the lab state; only scalars can be referenced."""
+    value: Any = state
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise ProfileError(f"{loaded.where(path)}: {format_path(path)}: the lab state has no {key!r}")
+        value = value[part]
+    if isinstance(value, (dict, list)):
+        raise ProfileError(f"{loaded.where(path)}: {format_path(path)}: lab state {key!r} is not a single value")
+    return value
 
 
 def _secret_refs(model: BaseModel, path: FieldPath = ()) -> Iterator[tuple[FieldPath, SecretRef]]:
@@ -254,20 +275,36 @@ def _walk_value(value: Any, path: FieldPath) -> Iterator[tuple[FieldPath, Secret
             yield from _walk_value(item, (*path, str(key)))
 
 
+def _plain_strings(value: Any, path: FieldPath) -> Iterator[tuple[FieldPath, str]]:
+    """Every plain string of a validated model (secret references are not plain strings)."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _plain_strings(getattr(value, name), (*path, name))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _plain_strings(item, (*path, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _plain_strings(item, (*path, str(key)))
+
+
 def _validation_problems(error: ValidationError, loaded: LoadedProfile) -> list[str]:
     problems = []
     for issue in error.errors():
         path: FieldPath = tuple(p for p in issue["loc"] if not (isinstance(p, str) and "[" in p))
         message = issue["msg"].removeprefix("Value error, ")
         if issue["type"] == "extra_forbidden":
-            parent = type_hint = format_path(path[:-1])
-            type_hint = f" (not a field of {parent})" if path[:-1] else ""
+            type_hint = f" (not a field of {format_path(path[:-1])})" if path[:-1] else ""
             message = f"unknown key{type_hint}; check the spelling against the README's profile reference"
         elif issue["type"] == "missing":
             message = "required field is missing"
         else:
             given = issue.get("input")
-            if given is not None and not isinstance(given, (dict, list)) and "secret" not in format_path(path):
+            sensitive = ("must be references", "must not contain credentials")
+            from_secret_field = any(m in message for m in sensitive) or "secret" in format_path(path)
+            if given is not None and not isinstance(given, (dict, list)) and not from_secret_field:
                 message += f" (got {given!r})"
         problems.append(f"{loaded.where(path)}: {format_path(path)}: {message}")
     return problems
@@ -277,6 +314,8 @@ def load_profile(reference: str) -> LoadedProfile:
     """Find, compose, validate and resolve a profile; raises :class:`ProfileError`."""
     path = find_profile(reference)
     document, provenance, files = _compose(path, ())
+    if provenance.get(("name",), (path, None))[0] != path:
+        document["name"] = path.stem  # a site profile that extends vsphere is not "vsphere"
     loaded = LoadedProfile(
         profile=None, path=path, files=files, document=document, provenance=provenance  # type: ignore[arg-type]
     )
@@ -286,6 +325,11 @@ def load_profile(reference: str) -> LoadedProfile:
     except ValidationError as exc:
         problems = _validation_problems(exc, loaded)
         raise ProfileError(f"profile {_display(path)} is invalid:\n  " + "\n  ".join(problems)) from None
+    leftovers = [f"{loaded.where(p)}: {format_path(p)}: {v!r}: references (${{env:...}}, ${{file:...}}) are only "
+                 "allowed in secret fields; write the value itself"
+                 for p, v in _plain_strings(loaded.profile, ()) if "${" in v]
+    if leftovers:
+        raise ProfileError(f"profile {_display(path)} is invalid:\n  " + "\n  ".join(leftovers))
     problems = []
     for secret_path, ref in _secret_refs(loaded.profile):
         try:

@@ -39,14 +39,27 @@ def _check_address(value: str) -> str:
         raise ValueError(f"{value!r} is not an IP address") from None
 
 
+def split_endpoint(value: str, default_port: int) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` -> (host, port); the one parser of endpoints.
+
+    >>> split_endpoint("[2001:db8::10]:8443", 443)
+    ('2001:db8::10', 8443)
+    """
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = rest.removeprefix(":") if rest.startswith(":") else ("" if not rest else "x")
+    elif value.count(":") == 1:
+        host, _, port = value.partition(":")
+    else:
+        host, port = value, ""  # a bare name, IPv4 or unbracketed IPv6 address
+    if port and (not port.isdigit() or not 0 < int(port) < 65536):
+        raise ValueError(f"{value!r}: the port must be 1-65535")
+    return host, int(port) if port else default_port
+
+
 def _check_endpoint(value: str) -> str:
     """``host:port`` or ``[v6]:port`` or a bare host; the port, when given, must be 1-65535."""
-    host, _, port = value.rpartition(":") if not value.endswith("]") else (value, "", "")
-    if not host:
-        host, port = value, ""
-    if port and (not port.isdigit() or not 0 < int(port) < 65536):
-        raise ValueError(f"{value!r}: port {port!r} is not 1-65535")
-    host = host.strip("[]")
+    host, _ = split_endpoint(value, 1)
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -62,6 +75,13 @@ def _check_dns_server(value: str) -> str:
         DnsServer.parse(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(str(exc)) from None
+    return value
+
+
+def _check_no_userinfo(value: str) -> str:
+    """A URL must not carry ``user:password@``: credentials belong in a secret reference field."""
+    if "@" in value.split("://", 1)[-1].split("/", 1)[0]:
+        raise ValueError("must not contain credentials (user:password@); put them in a secret reference field")
     return value
 
 
@@ -81,6 +101,7 @@ IPAddress = Annotated[str, AfterValidator(_check_address)]
 Endpoint = Annotated[str, AfterValidator(_check_endpoint)]
 AddressRange = Annotated[str, AfterValidator(_check_range)]
 DnsName = Annotated[str, AfterValidator(_check_hostname)]
+Url = Annotated[str, AfterValidator(_check_no_userinfo)]
 DnsServerAddress = Annotated[str, AfterValidator(_check_dns_server)]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 
@@ -196,7 +217,7 @@ class StorageSpec(Strict):
     fast_class: str = "kubermatic-fast"
     backup_class: str | None = "kubermatic-backup"
     backup_target: Literal["minio", "s3"] = "minio"
-    s3_endpoint: str | None = None
+    s3_endpoint: Url | None = None
     s3_bucket: str | None = None
     s3_access_key: SecretRef | None = None
     s3_secret_key: SecretRef | None = None
@@ -224,7 +245,7 @@ class BastionSpec(Strict):
 
 
 class MirrorSpec(Strict):
-    registry: str
+    registry: Url
     username: str | None = None
     password: SecretRef | None = None
     images: list[str] = Field(default_factory=list)
@@ -233,8 +254,8 @@ class MirrorSpec(Strict):
 class ProxySpec(Strict):
     """Internet access of the site: direct, through a proxy, or none (offline mirror)."""
 
-    http: str | None = None
-    https: str | None = None
+    http: Url | None = None
+    https: Url | None = None
     no_proxy: list[str] = Field(default_factory=list)
     credentials: SecretRef | None = None
     offline: bool = False

@@ -9,6 +9,8 @@ because self-contained HTML reports embed attachments base64-encoded.
 from __future__ import annotations
 
 import base64
+import html
+import json
 from pathlib import Path
 
 MASK = "***REDACTED***"
@@ -36,10 +38,19 @@ def clear() -> None:
     _secrets.clear()
 
 
+def _escaped(secret: str) -> set[str]:
+    """How the secret looks inside JSON, HTML and XML files (quotes, backslashes, <, >, & escaped)."""
+    forms = {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    forms.add(html.escape(secret, quote=True))
+    forms.add(html.escape(secret, quote=False))
+    forms.add(secret.replace("&", "&#38;").replace("<", "&#60;").replace(">", "&#62;").replace('"', "&#34;"))
+    return forms
+
+
 def _forms(secret: str) -> list[str]:
-    """The secret and its base64 forms at every byte alignment, longest first."""
+    """The secret, its escaped forms and its base64 forms at every byte alignment, longest first."""
     raw = secret.encode()
-    forms = [secret]
+    forms = [secret, *_escaped(secret)]
     for shift in range(3):
         padded = b"\0" * shift + raw
         encoded = base64.b64encode(padded).decode()
@@ -76,20 +87,31 @@ def redact_obj(value: object) -> object:
     return value
 
 
+def scrub_file(path: Path) -> bool:
+    """Redact one text file in place (JSON files also value by value, after decoding escapes)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError):
+        return False
+    clean = redact(text)
+    if path.suffix == ".json":
+        try:
+            document = json.loads(clean)
+        except ValueError:
+            pass
+        else:
+            scrubbed = redact_obj(document)
+            if scrubbed != document:
+                clean = json.dumps(scrubbed)
+    if clean == text:
+        return False
+    path.write_text(clean, encoding="utf-8")
+    return True
+
+
 def scrub_tree(root: Path) -> list[Path]:
     """Redact every text file under ``root`` in place; returns the files that had to change."""
-    changed: list[Path] = []
-    if not _secrets:
-        return changed
-    for path in sorted(root.rglob("*")):
-        if not path.is_file() or path.is_symlink():
-            continue
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            continue
-        clean = redact(text)
-        if clean != text:
-            path.write_text(clean, encoding="utf-8")
-            changed.append(path)
-    return changed
+    if not _secrets or not root.exists():
+        return []
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+    return [path for path in files if scrub_file(path)]

@@ -14,6 +14,7 @@ import pytest
 
 from fixtures.site import TlsObserver
 from kkp_readiness.certs import key_strength, name_covered, validity, verify_complete_chain, verify_trust
+from kkp_readiness.errors import TlsProbeError
 from kkp_readiness.evidence import Evidence
 from kkp_readiness.probes.tls import TlsObservation
 from kkp_readiness.profile_model import Profile
@@ -102,7 +103,7 @@ def test_chain_is_complete(tls: TlsObserver, certificate_name: str, trust_anchor
     observation = observe(tls, evidence, certificate_name)
     verdict = verify_complete_chain(observation.chain_der, trust_anchors)
     if not verdict.judgeable:
-        pytest.skip(f"completeness cannot be judged: {verdict.reason} (see CERT-001)")
+        raise TlsProbeError(f"completeness cannot be judged: {verdict.reason} (see CERT-001)")
     expect(verdict.ok, where(observation),
            expected="leaf and every intermediate up to a trusted root",
            found=f"{len(observation.chain)} certificate(s) presented: {verdict.reason}")

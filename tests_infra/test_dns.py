@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures.site import DnsObserver, SeedTarget
+from kkp_readiness.errors import DnsProbeError
 from kkp_readiness.evidence import Evidence
 from kkp_readiness.probes.dns import DnsAnswer, DnsServer, random_label
 from kkp_readiness.profile_model import Profile
@@ -27,6 +28,8 @@ def expect_resolves(dns: DnsObserver, evidence: Evidence, name: str, server: Dns
     """The shared judgement: ``name`` asked of ``server`` gives exactly ``expected``."""
     answer = dns.ask(name, server, expected)
     evidence.attach(f"DNS answer for {name} from {server}", answer.to_dict())
+    if answer.status == "REFUSED":
+        raise DnsProbeError(f"DNS server {server} refused to answer for {name} (an ACL?): the suite could not look")
     expect(
         answer.resolves_to(expected),
         f"{name} at DNS server {server}",

@@ -38,7 +38,8 @@ class HtmlReportColumns:
                  "<th>Verdict</th><th>Finding</th></tr></thead><tbody>"]
         for row in (r for r in rows if r["tests"]):
             colour = _VERDICT_COLOURS.get(row["verdict"], "#9e9e9e")
-            finding = row["messages"][0]["message"].splitlines()[0] if row["messages"] else ""
+            worst = [m for m in row["messages"] if m["verdict"] == row["verdict"]] or row["messages"]
+            finding = worst[0]["message"].splitlines()[0] if worst else ""
             lines.append(
                 f'<tr><td><a href="{html.escape(row["docs"])}">{html.escape(row["id"])}</a></td>'
                 f"<td>{html.escape(row['title'])}</td><td>{html.escape(row['level'])}</td>"

@@ -21,7 +21,7 @@ from kkp_readiness import __version__
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
     """The commit of the suite itself, when it runs from a git checkout."""
     try:
         result = subprocess.run(
@@ -86,6 +86,3 @@ def create_run_dir(reports_dir: Path, run_id: str) -> Path:
     os.replace(temporary, latest)
     return run_dir
 
-
-def git_commit() -> str | None:
-    return _git_commit()

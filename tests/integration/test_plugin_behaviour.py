@@ -215,7 +215,10 @@ def test_leaks_in_errors(loaded_profile):
 
 
 def _contains_canary(text: str, canary: str) -> bool:
-    if canary in text:
+    import html
+
+    forms = (canary, json.dumps(canary)[1:-1], html.escape(canary), html.escape(canary, False))
+    if any(form in text for form in forms):
         return True
     for blob in re.findall(r"[A-Za-z0-9+/]{16,}={0,2}", text):
         try:
@@ -229,7 +232,7 @@ def _contains_canary(text: str, canary: str) -> bool:
 
 @pytest.mark.parametrize("parallel", [False, True], ids=["serial", "xdist"])
 def test_canary_secret_never_reaches_an_artifact(healthy_lab, tmp_path, parallel: bool) -> None:
-    canary = "canary-S3CR3T-9f8e7d6c5b4a"
+    canary = 'canary-"S3CR3T"&<9f8e>\\7d6c5b4a'
     profile = tmp_path / "canary.yaml"
     profile.write_text(f"extends: {PROJECT_ROOT / 'profiles' / 'lab.yaml'}\n"
                        "storage: {s3_secret_key: '${env:KKP_CANARY_SECRET}'}\n")
@@ -241,11 +244,14 @@ def test_canary_secret_never_reaches_an_artifact(healthy_lab, tmp_path, parallel
     shipped = run_suite(healthy_lab.workdir, reports, "-m", "dns or certificates", *extra, env=env,
                         profile=str(profile))
     assert shipped.returncode == 0, shipped.output[-3000:]
+    user_allure = tmp_path / "user-allure"
     leaky = pytest_run("tests_infra", str(tmp_path / "checks" / "test_leaky.py"), f"--profile={profile}",
-                       f"--reports-dir={reports}", "-o", "log_level=INFO", *extra, env=env)
+                       f"--reports-dir={reports}", "-o", "log_level=INFO", f"--alluredir={user_allure}",
+                       f"--html={tmp_path / 'user.html'}", *extra, env=env)
     assert leaky.returncode == 1, leaky.stdout + leaky.stderr
     assert canary not in leaky.stdout + leaky.stderr
-    files = [p for p in reports.rglob("*") if p.is_file()]
+    files = [p for p in (*reports.rglob("*"), *user_allure.rglob("*"), tmp_path / "user.html") if p.is_file()]
+    assert list(user_allure.glob("*-result.json"))
     assert len(files) > 10
     leaking = [str(p) for p in files if _contains_canary(p.read_text(errors="ignore"), canary)]
     assert not leaking

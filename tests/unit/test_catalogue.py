@@ -29,12 +29,16 @@ def test_catalogue_covers_every_checklist_section_in_order() -> None:
     assert 80 <= len(catalogue) <= 150
 
 
+# The cluster-side certificate entries are read from the cluster: the cluster issue (#3) implements them.
+DEFERRED_TO_CLUSTER_ISSUE = {"CERT-101", "CERT-102", "CERT-103"}
+
+
 def test_every_owned_requirement_has_a_check() -> None:
-    """DNS and CERT are complete; their cluster-side entries (marker ``cluster``) belong to the cluster issue."""
     implemented = implemented_ids()
     missing = [r.id for r in load_catalogue() if r.section in OWNED_BY_THIS_ISSUE
-               and "cluster" not in r.markers and r.id not in implemented]
+               and r.id not in implemented and r.id not in DEFERRED_TO_CLUSTER_ISSUE]
     assert not missing, f"catalogue entries without a check: {missing}"
+    assert all("cluster" in load_catalogue()[rid].markers for rid in DEFERRED_TO_CLUSTER_ISSUE)
 
 
 def test_every_check_names_a_known_requirement() -> None:
@@ -71,6 +75,8 @@ def _data(*entries):
     (_entry(docs="http://insecure"), "https"),
     (_entry(remediation=""), "missing remediation"),
     (_entry(applies_to={"colour": ["red"]}), "unknown applies_to"),
+    (_entry(applies_to={"expose_strategy": ["Nodeport"]}), "applies_to.expose_strategy must be"),
+    (_entry(markers="network"), "markers must be a list"),
     (_entry(typo=1), "unknown keys"),
 ])
 def test_malformed_entries_are_refused(entry, problem) -> None:

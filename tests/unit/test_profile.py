@@ -177,3 +177,50 @@ def test_relative_ca_bundle_is_relative_to_the_file_that_sets_it(write, tmp_path
     loaded = load_profile(str(child))
     resolved = loaded.resolve_path(("certificates", "ca_bundle"), loaded.profile.certificates.ca_bundle)
     assert resolved == str(tmp_path / "sub" / "ca.pem")
+
+
+def test_duplicate_keys_are_refused(write) -> None:
+    path = write("site.yaml", MINIMAL + "    certificates: {min_days_left: 60}\n    certificates: {port: 8443}\n")
+    message = error_of(path)
+    assert "duplicate key 'certificates'" in message
+    assert "site.yaml:7" in message
+
+
+@pytest.mark.parametrize("field", ["password: hunter2-inline", "key_passphrase: 12345678"])
+def test_inline_secret_value_is_never_echoed(write, field: str) -> None:
+    path = write("site.yaml", MINIMAL + f"    bastion: {{host: 192.0.2.5, user: u, {field}}}\n")
+    message = error_of(path)
+    value = field.split(": ")[1]
+    assert value not in message
+
+
+def test_credentials_in_urls_are_refused(write) -> None:
+    path = write("site.yaml", MINIMAL + "    proxy: {http: 'http://user:pr0xyPass@proxy.example.com:3128'}\n")
+    message = error_of(path)
+    assert "proxy.http" in message
+    assert "pr0xyPass" not in message
+
+
+def test_reference_in_a_plain_field_is_refused(write) -> None:
+    path = write("site.yaml", MINIMAL + "    description: '${env:HOME}/x'\n")
+    assert "only allowed in secret fields" in error_of(path)
+
+
+def test_child_profile_is_named_after_its_file(write) -> None:
+    write("parent.yaml", MINIMAL)
+    child = write("my-site.yaml", "extends: parent\n")
+    assert load_profile(str(child)).profile.name == "my-site"
+
+
+def test_lab_references_keep_their_types(write, tmp_path, monkeypatch) -> None:
+    import json
+
+    (tmp_path / "lab").mkdir()
+    (tmp_path / "lab" / "state.json").write_text(json.dumps({"ingress": {"https_port": 8443}, "v": "2.28"}))
+    monkeypatch.setenv("KKP_READINESS_LAB_DIR", str(tmp_path / "lab"))
+    path = write("site.yaml", MINIMAL + "    certificates: {port: '${lab:ingress.https_port}'}\n"
+                 "    kkp: {version: '${lab:v}'}\n    description: 'port ${lab:ingress.https_port}'\n")
+    loaded = load_profile(str(path))
+    assert loaded.profile.certificates.port == 8443
+    assert loaded.profile.kkp.version == "2.28"
+    assert loaded.profile.description == "port 8443"

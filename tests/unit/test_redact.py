@@ -45,3 +45,16 @@ def test_scrub_tree_rewrites_only_files_with_secrets(tmp_path) -> None:
 def test_nested_objects_are_redacted() -> None:
     redact.register("topsecret-value")
     assert redact.redact_obj({"k": ["topsecret-value", 1]}) == {"k": [redact.MASK, 1]}
+
+
+@pytest.mark.parametrize("secret", ['Pa"ss-w0rd&<zz>', "back\\slash-secret", "ünïcode-sëcret"])
+def test_escaped_forms_in_json_and_html_are_scrubbed(tmp_path, secret: str) -> None:
+    import html
+    import json
+
+    redact.register(secret)
+    (tmp_path / "r.json").write_text(json.dumps({"message": f"AssertionError: {secret}"}))
+    (tmp_path / "r.html").write_text(f"<td>{html.escape(secret)}</td>")
+    redact.scrub_tree(tmp_path)
+    assert secret not in json.loads((tmp_path / "r.json").read_text())["message"]
+    assert html.escape(secret) not in (tmp_path / "r.html").read_text()
