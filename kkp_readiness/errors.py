@@ -34,3 +34,7 @@ class TlsProbeError(ProbeError):
 
 class LabError(KkpReadinessError):
     """The local lab could not be started, found or stopped."""
+
+
+class KubeProbeError(ProbeError):
+    """The Kubernetes API could not be read: unreachable, unauthorised, forbidden (RBAC), timeout."""

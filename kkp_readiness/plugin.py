@@ -507,11 +507,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         markup = {"pass": {"green": True}, "fail": {"red": True, "bold": True}, "warn": {"yellow": True},
                   "error": {"purple": True, "bold": True}}.get(row["verdict"], {})
         terminalreporter.write(f"{row['verdict'].upper():<8}", **markup)
-        terminalreporter.write_line(f"{row['id']:<11}{row['title']}")
+        terminalreporter.write_line(f"{row['id']:<15}{row['title']}")
         for entry in row["messages"]:
             if entry["verdict"] in ("fail", "warn", "error"):
                 first = entry["message"].splitlines()[0]
-                terminalreporter.write_line(f"{'':8}{'':11}- {first}")
+                terminalreporter.write_line(f"{'':8}{'':15}- {first}")
     counts: dict[str, int] = {}
     for row in all_rows:
         counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1

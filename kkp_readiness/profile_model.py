@@ -207,10 +207,17 @@ class NetworkSpec(Strict):
 
 
 class InfraSpec(Strict):
-    """Expectations on the master/seed cluster's infrastructure."""
+    """Expectations on the master/seed cluster's infrastructure.
 
-    availability_zones: int = Field(1, ge=1)
+    The node minimum defaults to KKP's documented master cluster minimum (2 CPUs and 4 GB of RAM
+    per machine, six or more machines: 3 control-plane and 3 workers).
+    """
+
+    availability_zones: int = Field(1, ge=1, description="zones control plane and workers must each span")
     control_plane_nodes: int = Field(3, ge=1)
+    worker_nodes: int = Field(3, ge=0)
+    min_node_cpus: float = Field(2, gt=0)
+    min_node_memory_gib: float = Field(4, gt=0)
 
 
 class StorageSpec(Strict):

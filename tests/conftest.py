@@ -30,8 +30,8 @@ class SuiteRun:
         return {r["id"]: r["verdict"] for r in self.results["requirements"] if r["section"] in sections
                 and r["tests"]}
 
-    def with_verdict(self, verdict: str) -> set[str]:
-        return {rid for rid, v in self.verdicts().items() if v == verdict}
+    def with_verdict(self, verdict: str, sections: tuple[str, ...] = ("DNS", "CERT")) -> set[str]:
+        return {rid for rid, v in self.verdicts(sections).items() if v == verdict}
 
     def requirement(self, requirement_id: str) -> dict[str, Any]:
         assert self.results is not None

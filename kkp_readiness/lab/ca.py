@@ -9,6 +9,7 @@ builds the same three levels with ``cryptography`` instead of using a self-signe
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -189,8 +190,11 @@ class LabCA:
         issuer: Authority | None = None,
         stem: str = "server",
         directory: Path | None = None,
+        ip_addresses: Sequence[str] = (),
     ) -> LeafFiles:
         """Issue a TLS server certificate for DNS ``names`` and write it as ``<stem>.{crt,key}``.
+
+        ``ip_addresses`` become IP SANs as well (the lab's Kubernetes API is reached by address).
 
         ``issuer`` defaults to this CA's intermediate; passing the root (or another CA's
         intermediate) lets faults build chains that are wrong on purpose. The first name is also
@@ -229,7 +233,13 @@ class LabCA:
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
             )
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName(n) for n in names]
+                    + [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+                ),
+                critical=False,
+            )
             .sign(issuer.key, hashes.SHA256())
         )
         leaf = cert_pem(cert)

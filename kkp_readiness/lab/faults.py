@@ -5,7 +5,7 @@ one name, a server that sends no intermediate, ...). The integration tests start
 each fault and assert that exactly the requirements in ``breaks`` fail, which proves that the
 checks notice the mistake and blame the right requirement.
 
-A fault edits the plan of its part (``DnsPlan`` or ``TlsPlan``) before the part writes its
+A fault edits the plan of its part (``DnsPlan``, ``TlsPlan`` or ``KubePlan``) before the part writes its
 configuration. ``touches`` names what it edits; two faults that edit the same thing cannot be
 combined (the second would silently undo the first), everything else can.
 """
@@ -20,6 +20,7 @@ from typing import Any
 from kkp_readiness.errors import LabError
 from kkp_readiness.lab.dns_part import DnsPlan
 from kkp_readiness.lab.ingress_part import LeafSpec, ServerBlock, TlsPlan
+from kkp_readiness.lab.kubeapi.cluster import RESTRICTED, KubePlan
 from kkp_readiness.lab.topology import (
     BASE_DOMAIN,
     INGRESS_ADDRESS,
@@ -38,7 +39,7 @@ class Fault:
     """A named, documented way to break one part of the lab."""
 
     name: str
-    #: The part whose plan the fault edits: "dns" or "ingress".
+    #: The part whose plan the fault edits: "dns", "ingress" or "kubeapi".
     part: str
     #: One sentence, shown by ``lab up --help`` and in the docs.
     description: str
@@ -111,6 +112,118 @@ def _weak_key(plan: TlsPlan) -> None:
     plan.allow_weak_keys = True
 
 
+# --- Kubernetes API -------------------------------------------------------------------------------
+
+OLD_KUBERNETES_VERSION = "v1.27.16"
+#: kubeadm's default hard eviction threshold: allocatable memory is capacity minus 100Mi.
+EVICTION_RESERVE_KI = 100 * 1024
+
+
+def _node_labels(node: dict[str, Any]) -> dict[str, str]:
+    return node.setdefault("metadata", {}).setdefault("labels", {})
+
+
+def _node_not_ready(plan: KubePlan) -> None:
+    node = plan.cluster.find("Node", "worker-2")
+    for condition in node["status"]["conditions"]:
+        if condition["type"] == "Ready":
+            condition.update(
+                status="False",
+                reason="KubeletNotReady",
+                message="container runtime network not ready: NetworkReady=false "
+                "reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
+            )
+    node["spec"]["taints"] = [
+        {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"},
+        {"key": "node.kubernetes.io/not-ready", "effect": "NoExecute", "timeAdded": "2025-06-09T07:55:00Z"},
+    ]
+
+
+def _two_control_planes(plan: KubePlan) -> None:
+    cluster = plan.cluster
+    cluster.remove("Node", "cp-3")
+    # Its static pods (etcd, kube-apiserver, ...) and DaemonSet pods went with it.
+    cluster.remove_where(lambda o: o["kind"] == "Pod" and o.get("spec", {}).get("nodeName") == "cp-3")
+    endpoints = cluster.find("Endpoints", "kubernetes", "default")
+    for subset in endpoints["subsets"]:
+        subset["addresses"] = [a for a in subset["addresses"] if a["ip"] != "127.0.1.3"]
+    for daemonset in cluster.of_kind("DaemonSet"):
+        status = daemonset["status"]
+        for key in (
+            "currentNumberScheduled",
+            "desiredNumberScheduled",
+            "numberAvailable",
+            "numberReady",
+            "updatedNumberScheduled",
+        ):
+            status[key] -= 1
+
+
+def _single_zone(plan: KubePlan) -> None:
+    for node in plan.cluster.of_kind("Node"):
+        _node_labels(node)["topology.kubernetes.io/zone"] = "lab-a"
+
+
+def _old_version(plan: KubePlan) -> None:
+    healthy = plan.cluster.version
+    plan.cluster.version = OLD_KUBERNETES_VERSION
+    for node in plan.cluster.of_kind("Node"):
+        info = node["status"]["nodeInfo"]
+        info["kubeletVersion"] = info["kubeProxyVersion"] = OLD_KUBERNETES_VERSION
+    for pod in plan.cluster.of_kind("Pod"):
+        for container in pod["spec"]["containers"] + pod["status"].get("containerStatuses", []):
+            if container.get("image", "").endswith(f":{healthy}"):
+                container["image"] = container["image"].replace(f":{healthy}", f":{OLD_KUBERNETES_VERSION}")
+
+
+def _small_nodes(plan: KubePlan) -> None:
+    # Below KKP's documented minimum for master/seed nodes (2 CPUs, 4 GB), not just at it: a node
+    # of exactly 2 CPUs and 4 GiB meets the minimum and must pass.
+    memory_ki = 2 * 1024 * 1024  # 2Gi
+    for node in plan.cluster.of_kind("Node"):
+        status = node["status"]
+        status["capacity"].update(cpu="1", memory=f"{memory_ki}Ki")
+        status["allocatable"].update(cpu="1", memory=f"{memory_ki - EVICTION_RESERVE_KI}Ki")
+        _node_labels(node)["node.kubernetes.io/instance-type"] = "lab-1c2g"
+
+
+def _no_fast_class(plan: KubePlan) -> None:
+    plan.cluster.remove("StorageClass", "kubermatic-fast")
+
+
+def _immediate_binding(plan: KubePlan) -> None:
+    plan.cluster.find("StorageClass", "kubermatic-fast")["volumeBindingMode"] = "Immediate"
+
+
+def _no_expansion(plan: KubePlan) -> None:
+    plan.cluster.find("StorageClass", "kubermatic-fast")["allowVolumeExpansion"] = False
+
+
+def _no_default_class(plan: KubePlan) -> None:
+    for sc in plan.cluster.of_kind("StorageClass"):
+        sc.get("metadata", {}).get("annotations", {}).pop("storageclass.kubernetes.io/is-default-class", None)
+
+
+def _no_backup_class(plan: KubePlan) -> None:
+    plan.cluster.remove("StorageClass", "kubermatic-backup")
+
+
+def _unreachable(plan: KubePlan) -> None:
+    plan.serve = False
+
+
+def _forbidden_storageclasses(plan: KubePlan) -> None:
+    plan.kubeconfig_token = RESTRICTED
+
+
+def _lb_controller_off(plan: KubePlan) -> None:
+    plan.cluster.controllers["load_balancer"] = False
+
+
+def _binder_off(plan: KubePlan) -> None:
+    plan.cluster.controllers["volume_binder"] = False
+
+
 _ALL = (
     Fault(
         "dns-missing-wildcard",
@@ -160,6 +273,7 @@ _ALL = (
         "ingress",
         "The ingress certificate expired 10 days ago.",
         breaks=("CERT-004",),
+        warns=("CERT-005",),  # no validity left is also below the renewal window
         touches=("cert:validity",),
         apply=_expired,
     ),
@@ -205,6 +319,125 @@ _ALL = (
         breaks=("CERT-007",),
         touches=("cert:key",),
         apply=_weak_key,
+    ),
+    Fault(
+        "kube-node-not-ready",
+        "kubeapi",
+        "Node worker-2 reports Ready=False (KubeletNotReady) and carries the not-ready taints.",
+        breaks=("INFRA-003",),
+        touches=("kube:node-ready:worker-2",),
+        apply=_node_not_ready,
+    ),
+    Fault(
+        "kube-two-control-planes",
+        "kubeapi",
+        "Control-plane node cp-3 is gone, with its etcd and other pods: two control-plane nodes and "
+        "two etcd members remain.",
+        breaks=("INFRA-002",),
+        warns=(),
+        touches=("kube:control-plane-nodes",),
+        apply=_two_control_planes,
+    ),
+    Fault(
+        "kube-single-zone",
+        "kubeapi",
+        "Every node, control plane and workers, is labelled with the same zone lab-a.",
+        breaks=(),
+        warns=("INFRA-001",),
+        touches=("kube:node-zones",),
+        apply=_single_zone,
+    ),
+    Fault(
+        "kube-old-version",
+        "kubeapi",
+        "The API server (/version) and every kubelet run Kubernetes v1.27.16.",
+        breaks=("INFRA-005",),
+        touches=("kube:version",),
+        apply=_old_version,
+    ),
+    Fault(
+        "kube-small-nodes",
+        "kubeapi",
+        "Every node has a capacity of 1 CPU and 2 GiB of memory, below KKP's documented minimum of 2 CPUs "
+        "and 4 GB.",
+        breaks=("INFRA-006",),
+        touches=("kube:node-capacity",),
+        apply=_small_nodes,
+    ),
+    Fault(
+        "kube-no-fast-class",
+        "kubeapi",
+        "The StorageClass kubermatic-fast does not exist.",
+        breaks=("STORAGE-001",),
+        touches=("kube:kubermatic-fast", "kube:kubermatic-fast:binding", "kube:kubermatic-fast:expansion"),
+        apply=_no_fast_class,
+    ),
+    Fault(
+        "kube-immediate-binding",
+        "kubeapi",
+        "kubermatic-fast uses volumeBindingMode Immediate in a cluster whose nodes span three zones.",
+        breaks=(),
+        warns=("STORAGE-003",),
+        touches=("kube:kubermatic-fast:binding",),
+        apply=_immediate_binding,
+    ),
+    Fault(
+        "kube-no-expansion",
+        "kubeapi",
+        "kubermatic-fast sets allowVolumeExpansion false.",
+        breaks=(),
+        warns=("STORAGE-004",),
+        touches=("kube:kubermatic-fast:expansion",),
+        apply=_no_expansion,
+    ),
+    Fault(
+        "kube-no-default-class",
+        "kubeapi",
+        "No StorageClass is annotated storageclass.kubernetes.io/is-default-class.",
+        breaks=("STORAGE-005",),
+        touches=("kube:default-class",),
+        apply=_no_default_class,
+    ),
+    Fault(
+        "kube-no-backup-class",
+        "kubeapi",
+        "The StorageClass kubermatic-backup does not exist.",
+        breaks=(),
+        warns=("STORAGE-006",),
+        touches=("kube:kubermatic-backup",),
+        apply=_no_backup_class,
+    ),
+    Fault(
+        "kube-unreachable",
+        "kubeapi",
+        "No API server runs: the kubeconfigs point at a closed port on 127.0.0.1.",
+        breaks=(),
+        touches=("kube:server",),
+        apply=_unreachable,
+    ),
+    Fault(
+        "kube-forbidden-storageclasses",
+        "kubeapi",
+        "The lab kubeconfig carries a token that is forbidden to read storage classes (403).",
+        breaks=(),
+        touches=("kube:kubeconfig-token",),
+        apply=_forbidden_storageclasses,
+    ),
+    Fault(
+        "kube-lb-controller-off",
+        "kubeapi",
+        "No load-balancer controller runs: new LoadBalancer Services never get an external address.",
+        breaks=(),
+        touches=("kube:lb-controller",),
+        apply=_lb_controller_off,
+    ),
+    Fault(
+        "kube-binder-off",
+        "kubeapi",
+        "No volume provisioner runs: new PersistentVolumeClaims stay Pending.",
+        breaks=(),
+        touches=("kube:volume-binder",),
+        apply=_binder_off,
     ),
 )
 

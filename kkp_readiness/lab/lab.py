@@ -21,6 +21,7 @@ from kkp_readiness.errors import LabError
 from kkp_readiness.lab.dns_part import DnsPart
 from kkp_readiness.lab.faults import Fault, resolve_faults
 from kkp_readiness.lab.ingress_part import IngressPart
+from kkp_readiness.lab.kubeapi.part import KubeApiPart
 from kkp_readiness.lab.part import LabContext, Part
 from kkp_readiness.lab.process import Daemon
 from kkp_readiness.lab.topology import BASE_DOMAIN
@@ -29,6 +30,7 @@ from kkp_readiness.lab.topology import BASE_DOMAIN
 PARTS: dict[str, type[Part]] = {
     DnsPart.name: DnsPart,
     IngressPart.name: IngressPart,
+    KubeApiPart.name: KubeApiPart,
 }
 
 STATE_FILE = "state.json"
@@ -42,7 +44,8 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 class Lab:
-    """The local stand-in site: DNS (two dnsmasq) and ingress (NGINX with lab certificates).
+    """The local stand-in site: DNS (two dnsmasq), ingress (NGINX with lab certificates) and a
+    Kubernetes API test server (``kubeapi``, serving a cluster fixture).
 
     ``workdir`` holds all state (configuration, certificates, logs, ``state.json``); without one
     a temporary directory is created, and removed again by ``stop``. ``faults`` are names from

@@ -24,6 +24,12 @@ NODEPORT_PROXY_ADDRESS = "127.0.0.11"
 #: An address no lab part listens on, used by faults that publish a wrong record.
 WRONG_ADDRESS = "127.0.0.99"
 
+#: Where the lab's Kubernetes API server listens (on a free port), and the names in its certificate.
+KUBEAPI_ADDRESS = "127.0.0.1"
+KUBEAPI_NAME = f"kubernetes.{BASE_DOMAIN}"
+#: The context (and cluster) name in the lab's kubeconfigs.
+KUBE_CONTEXT = "kkp-lab"
+
 #: Services published through the master ingress as ``<service>.kkp.lab``.
 INGRESS_SERVICES = ("grafana", "prometheus", "alertmanager")
 #: Seed MLA services published through the ingress as ``<service>.seed.kkp.lab``.

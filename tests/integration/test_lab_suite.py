@@ -1,4 +1,4 @@
-"""The shipped DNS and CERT checks against the real lab: healthy, and with each named fault."""
+"""The shipped checks against the real lab: healthy, and with each named fault."""
 
 from __future__ import annotations
 
@@ -9,27 +9,32 @@ import pytest
 from kkp_readiness.lab import FAULTS, Lab
 from tests.conftest import PROJECT_ROOT, run_suite
 
-SELECT = ("-m", "dns or certificates")
+SELECT: tuple[str, ...] = ()  # the whole suite: a fault must break its requirements and nothing else
+IMPLEMENTED_SECTIONS = ("DNS", "CERT", "INFRA", "STORAGE")
 
 
-def test_healthy_lab_passes_every_dns_and_cert_requirement(healthy_lab, tmp_path) -> None:
+def test_healthy_lab_passes_every_requirement(healthy_lab, tmp_path) -> None:
     run = run_suite(healthy_lab.workdir, tmp_path, *SELECT)
-    verdicts = run.verdicts()
+    verdicts = run.verdicts(IMPLEMENTED_SECTIONS)
     assert set(verdicts) >= {f"DNS-00{i}" for i in range(1, 7)} | {f"CERT-00{i}" for i in range(1, 8)}, run.output
+    assert {"INFRA-001", "INFRA-002", "INFRA-003", "STORAGE-001", "STORAGE-005"} <= set(verdicts), run.output
     assert set(verdicts.values()) == {"pass"}, run.output[-4000:]
     assert run.returncode == 0, run.output[-4000:]
 
 
-FAILING_FAULTS = [name for name, fault in FAULTS.items() if fault.breaks]
+FINDING_FAULTS = [name for name, fault in FAULTS.items() if fault.breaks or fault.warns]
 
 
-@pytest.mark.parametrize("fault", FAILING_FAULTS)
+@pytest.mark.parametrize("fault", FINDING_FAULTS)
 def test_fault_fails_exactly_its_requirement(fault: str, tmp_path, kkp_lab_factory) -> None:
     lab = kkp_lab_factory([fault])
     run = run_suite(lab.workdir, tmp_path, *SELECT)
     expected = set(FAULTS[fault].breaks)
-    assert run.with_verdict("fail") == expected, run.output[-4000:]
-    assert run.returncode == 1
+    assert run.with_verdict("fail", IMPLEMENTED_SECTIONS) == expected, run.output[-4000:]
+    assert run.with_verdict("warn", IMPLEMENTED_SECTIONS) == set(FAULTS[fault].warns), run.output[-4000:]
+    assert run.returncode == (1 if expected else 4)
+    for requirement_id in set(FAULTS[fault].warns):
+        assert any(m["verdict"] == "warn" for m in run.requirement(requirement_id)["messages"])
     for requirement_id in expected:
         row = run.requirement(requirement_id)
         failing = [m["message"] for m in row["messages"] if m["verdict"] == "fail"]
@@ -39,14 +44,6 @@ def test_fault_fails_exactly_its_requirement(fault: str, tmp_path, kkp_lab_facto
             assert re.search(r"expected .+; found .+", message), message
             assert "Fix: " in message, message
             assert "Docs: https://" in message, message
-
-
-def test_expiring_certificate_is_a_warning_with_exit_code_4(tmp_path) -> None:
-    with Lab(faults=["cert-expiring-soon"]) as lab:
-        run = run_suite(lab.workdir, tmp_path, *SELECT)
-    assert run.with_verdict("warn") == {"CERT-005"}, run.output[-4000:]
-    assert run.with_verdict("fail") == set()
-    assert run.returncode == 4
 
 
 def test_unreachable_dns_is_an_error_not_a_failure(tmp_path, healthy_lab) -> None:
@@ -62,8 +59,41 @@ def test_unreachable_dns_is_an_error_not_a_failure(tmp_path, healthy_lab) -> Non
 
 
 def test_parallel_run_gives_the_same_verdicts(tmp_path) -> None:
-    with Lab(faults=["cert-missing-name"]) as lab:
+    with Lab(faults=["cert-missing-name", "kube-node-not-ready"]) as lab:
         serial = run_suite(lab.workdir, tmp_path / "serial", *SELECT)
         parallel = run_suite(lab.workdir, tmp_path / "parallel", *SELECT, "-n", "2")
-    assert serial.verdicts() == parallel.verdicts()
+    assert serial.verdicts(IMPLEMENTED_SECTIONS) == parallel.verdicts(IMPLEMENTED_SECTIONS)
     assert serial.returncode == parallel.returncode == 1
+
+
+def test_unreachable_cluster_is_one_error_at_once(tmp_path, kkp_lab_factory) -> None:
+    lab = kkp_lab_factory(["kube-unreachable"])
+    run = run_suite(lab.workdir, tmp_path, "-m", "cluster")
+    verdicts = run.verdicts(IMPLEMENTED_SECTIONS)
+    assert verdicts
+    assert set(verdicts.values()) == {"error"}, run.output[-4000:]
+    assert run.returncode == 3
+    messages = [m["message"] for r in run.results["requirements"] for m in r["messages"]]
+    assert all("unreachable" in m for m in messages), messages
+
+
+def test_forbidden_resource_is_an_error_naming_verb_and_resource(tmp_path, kkp_lab_factory) -> None:
+    lab = kkp_lab_factory(["kube-forbidden-storageclasses"])
+    run = run_suite(lab.workdir, tmp_path, "-m", "cluster")
+    verdicts = run.verdicts(IMPLEMENTED_SECTIONS)
+    assert {v for k, v in verdicts.items() if k.startswith("STORAGE")} == {"error"}, run.output[-4000:]
+    assert {v for k, v in verdicts.items() if k.startswith("INFRA")} == {"pass"}, run.output[-4000:]
+    message = run.requirement("STORAGE-001")["messages"][0]["message"]
+    assert "needs RBAC verb 'list' on 'storageclasses.storage.k8s.io'" in message
+
+
+def test_cluster_checks_only_read(tmp_path, kkp_lab_factory) -> None:
+    """Without --active nothing is written to a cluster: the lab API server logged no write."""
+    from kkp_readiness.lab.kubeapi.part import read_request_log
+
+    lab = kkp_lab_factory([])
+    run = run_suite(lab.workdir, tmp_path, "-m", "cluster")
+    assert run.returncode == 0, run.output[-3000:]
+    requests = read_request_log(lab.state["kubeapi"]["request_log"])
+    assert requests
+    assert {r.method for r in requests} <= {"GET"}

@@ -37,6 +37,29 @@ EXPECTED_BREAKS = {
     "cert-incomplete-chain": ("CERT-006",),
     "cert-split": ("CERT-003",),
     "cert-weak-key": ("CERT-007",),
+    "kube-node-not-ready": ("INFRA-003",),
+    "kube-two-control-planes": ("INFRA-002",),
+    "kube-single-zone": (),
+    "kube-old-version": ("INFRA-005",),
+    "kube-small-nodes": ("INFRA-006",),
+    "kube-no-fast-class": ("STORAGE-001",),
+    "kube-immediate-binding": (),
+    "kube-no-expansion": (),
+    "kube-no-default-class": ("STORAGE-005",),
+    "kube-no-backup-class": (),
+    "kube-unreachable": (),
+    "kube-forbidden-storageclasses": (),
+    "kube-lb-controller-off": (),
+    "kube-binder-off": (),
+}
+#: Faults whose requirement must WARN rather than fail; every other fault warns nothing.
+EXPECTED_WARNS = {
+    "cert-expired": ("CERT-005",),
+    "cert-expiring-soon": ("CERT-005",),
+    "kube-single-zone": ("INFRA-001",),
+    "kube-immediate-binding": ("STORAGE-003",),
+    "kube-no-expansion": ("STORAGE-004",),
+    "kube-no-backup-class": ("STORAGE-006",),
 }
 
 
@@ -69,7 +92,7 @@ def _sans(cert: x509.Certificate) -> list[str]:
 
 def test_registry_holds_the_documented_faults_and_what_they_break() -> None:
     assert {name: fault.breaks for name, fault in FAULTS.items()} == EXPECTED_BREAKS
-    assert FAULTS["cert-expiring-soon"].warns == ("CERT-005",)
+    assert {name: fault.warns for name, fault in FAULTS.items() if fault.warns} == EXPECTED_WARNS
     for name, fault in FAULTS.items():
         assert isinstance(fault, Fault)
         assert fault.name == name
@@ -94,7 +117,12 @@ def test_unknown_fault_is_a_lab_error_listing_the_known_ones() -> None:
 
 @pytest.mark.parametrize(
     "pair",
-    [("dns-missing-seed-wildcard", "dns-wrong-address"), ("cert-expired", "cert-expiring-soon")],
+    [
+        ("dns-missing-seed-wildcard", "dns-wrong-address"),
+        ("cert-expired", "cert-expiring-soon"),
+        ("kube-no-fast-class", "kube-immediate-binding"),
+        ("kube-no-fast-class", "kube-no-expansion"),
+    ],
 )
 def test_faults_changing_the_same_thing_cannot_be_combined(pair: tuple[str, str]) -> None:
     with pytest.raises(LabError, match="cannot be combined"):

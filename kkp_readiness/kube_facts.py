@@ -1,0 +1,100 @@
+"""Facts read off Kubernetes objects (plain dicts in the API's JSON shape): pure functions.
+
+>>> is_ready({"status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+True
+>>> parse_quantity("16384Mi") / 2**30
+16.0
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
+ZONE_LABEL = "topology.kubernetes.io/zone"
+DEFAULT_CLASS_ANNOTATIONS = (
+    "storageclass.kubernetes.io/is-default-class",
+    "storageclass.beta.kubernetes.io/is-default-class",
+)
+_SUFFIXES = {
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1,
+    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+}
+_QUANTITY = re.compile(r"^(?P<number>[+-]?\d+(\.\d+)?)(?P<suffix>[KMGTPE]i|[numkMGTPE]?)$")
+VERSIONS_FILE = Path(__file__).with_name("data") / "kubernetes_versions.yaml"
+
+
+def name(obj: dict[str, Any]) -> str:
+    return obj.get("metadata", {}).get("name", "?")
+
+
+def labels(obj: dict[str, Any]) -> dict[str, str]:
+    return obj.get("metadata", {}).get("labels") or {}
+
+
+def annotations(obj: dict[str, Any]) -> dict[str, str]:
+    return obj.get("metadata", {}).get("annotations") or {}
+
+
+def is_control_plane(node: dict[str, Any]) -> bool:
+    return any(label in labels(node) for label in CONTROL_PLANE_LABELS)
+
+
+def zone(node: dict[str, Any]) -> str | None:
+    return labels(node).get(ZONE_LABEL)
+
+
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    return next((c for c in obj.get("status", {}).get("conditions") or [] if c.get("type") == kind), None)
+
+
+def is_ready(node: dict[str, Any]) -> bool:
+    ready = condition(node, "Ready")
+    return bool(ready and ready.get("status") == "True")
+
+
+def parse_quantity(text: str | int | float) -> Decimal:
+    """A Kubernetes resource quantity (``4``, ``3800m``, ``16384Mi``, ``16G``) as a number."""
+    match = _QUANTITY.match(str(text).strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a Kubernetes quantity")
+    return Decimal(match["number"]) * Decimal(_SUFFIXES[match["suffix"]])
+
+
+def capacity(node: dict[str, Any]) -> tuple[float, float]:
+    """(CPU cores, memory GiB) the node's kubelet reports as capacity."""
+    raw = node.get("status", {}).get("capacity") or {}
+    return float(parse_quantity(raw.get("cpu", "0"))), float(parse_quantity(raw.get("memory", "0")) / 2**30)
+
+
+def minor_version(git_version: str) -> str:
+    """``v1.31.4`` -> ``1.31``."""
+    match = re.match(r"^v?(\d+)\.(\d+)", git_version or "")
+    if not match:
+        raise ValueError(f"{git_version!r} is not a Kubernetes version")
+    return f"{match[1]}.{match[2]}"
+
+
+def minor_tuple(git_version: str) -> tuple[int, int]:
+    """``v1.31.4`` -> ``(1, 31)``, for ordering."""
+    major, minor = minor_version(git_version).split(".")
+    return int(major), int(minor)
+
+
+def is_default_class(storage_class: dict[str, Any]) -> bool:
+    return any(annotations(storage_class).get(a) == "true" for a in DEFAULT_CLASS_ANNOTATIONS)
+
+
+@cache
+def supported_minors(kkp_version: str) -> tuple[str, ...] | None:
+    """The Kubernetes minors a KKP minor version supports (``None`` when the suite has no data for it)."""
+    table = yaml.safe_load(VERSIONS_FILE.read_text(encoding="utf-8"))["kkp"]
+    minor = ".".join(kkp_version.split(".")[:2])
+    return tuple(table[minor]) if minor in table else None

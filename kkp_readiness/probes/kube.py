@@ -1,0 +1,197 @@
+"""Reading a Kubernetes cluster through the official ``kubernetes`` client, as kubectl would.
+
+Objects come back as plain dicts in the API's own JSON shape (``metadata.labels``,
+``status.conditions``...), so that checks, evidence and offline snapshots all see the same data.
+Every request is bounded by the profile's timeout; TLS is verified with the kubeconfig's CA.
+
+Failures are typed so that "could not look" never reads as "looked and it is wrong":
+an unreachable API server or rejected credentials end every later call of the same reader at once
+with the first reason (one clear error, not one timeout per check); an RBAC denial names the verb
+and resource that were needed and ends only the checks that need them.
+
+>>> reader = ClusterReader(ClusterAccess(kubeconfig="~/.kube/seed.yaml", context=None, timeout=10))  # doctest: +SKIP
+>>> [n["metadata"]["name"] for n in reader.nodes()]                                        # doctest: +SKIP
+['cp-1', 'cp-2', 'cp-3', 'worker-1', 'worker-2', 'worker-3']
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kkp_readiness.errors import KubeProbeError
+
+
+@dataclass(frozen=True)
+class ClusterAccess:
+    """How to reach one cluster: a kubeconfig (and context), or the in-cluster service account."""
+
+    kubeconfig: str | None
+    context: str | None
+    timeout: float
+
+    def describe(self) -> str:
+        if self.kubeconfig is None:
+            return "in-cluster service account"
+        return f"kubeconfig {self.kubeconfig}" + (f" (context {self.context})" if self.context else "")
+
+
+# resource -> (API group for RBAC messages, client class, method, namespaced)
+_RESOURCES: dict[str, tuple[str, str, str, bool]] = {
+    "nodes": ("", "CoreV1Api", "list_node", False),
+    "namespaces": ("", "CoreV1Api", "list_namespace", False),
+    "pods": ("", "CoreV1Api", "list_pod_for_all_namespaces", True),
+    "services": ("", "CoreV1Api", "list_service_for_all_namespaces", True),
+    "persistentvolumeclaims": ("", "CoreV1Api", "list_persistent_volume_claim_for_all_namespaces", True),
+    "storageclasses": ("storage.k8s.io", "StorageV1Api", "list_storage_class", False),
+    "daemonsets": ("apps", "AppsV1Api", "list_daemon_set_for_all_namespaces", True),
+    "deployments": ("apps", "AppsV1Api", "list_deployment_for_all_namespaces", True),
+    "statefulsets": ("apps", "AppsV1Api", "list_stateful_set_for_all_namespaces", True),
+}
+_NAMESPACED_METHODS = {
+    "pods": "list_namespaced_pod",
+    "services": "list_namespaced_service",
+    "persistentvolumeclaims": "list_namespaced_persistent_volume_claim",
+    "daemonsets": "list_namespaced_daemon_set",
+    "deployments": "list_namespaced_deployment",
+    "statefulsets": "list_namespaced_stateful_set",
+}
+
+
+class ClusterReader:
+    """Read-only access to one cluster, each list made once per run."""
+
+    def __init__(self, access: ClusterAccess) -> None:
+        self.access = access
+        self._api_client: Any = None
+        self._failure: KubeProbeError | None = None
+        self._cache: dict[tuple[Any, ...], Any] = {}
+
+    # ------------------------------------------------------------------ connection
+
+    @property
+    def server(self) -> str:
+        return self._client().configuration.host
+
+    def _client(self) -> Any:
+        if self._failure is not None:
+            raise self._failure
+        if self._api_client is None:
+            self._api_client = self._connect()
+        return self._api_client
+
+    def _connect(self) -> Any:
+        from kubernetes import client, config
+        from kubernetes.config.config_exception import ConfigException
+
+        try:
+            if self.access.kubeconfig is None:
+                configuration = client.Configuration()
+                config.load_incluster_config(client_configuration=configuration)
+                api_client = client.ApiClient(configuration)
+            else:
+                path = os.path.expanduser(self.access.kubeconfig)
+                api_client = config.new_client_from_config(
+                    config_file=path, context=self.access.context, persist_config=False
+                )
+        except (ConfigException, OSError, ValueError, TypeError) as exc:
+            self._failure = KubeProbeError(f"cannot use {self.access.describe()}: {exc}")
+            raise self._failure from None
+        api_client.configuration.retries = 1  # one retry, not urllib3's three, on a dead server
+        if not api_client.configuration.verify_ssl:
+            self._failure = KubeProbeError(
+                f"{self.access.describe()} disables TLS verification (insecure-skip-tls-verify); "
+                "the suite only talks to an API server whose certificate it can verify"
+            )
+            raise self._failure
+        return api_client
+
+    def _call(self, verb: str, resource: str, group: str, function: Callable[..., Any], **kwargs: Any) -> Any:
+        """Call ``function`` bounded by the timeout; translate every failure into a KubeProbeError."""
+        import urllib3
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return function(_request_timeout=self.access.timeout, **kwargs)
+        except ApiException as exc:
+            reason = _status_message(exc)
+            qualified = f"{resource}.{group}" if group else resource
+            if exc.status == 401:
+                self._failure = KubeProbeError(
+                    f"the API server {self.server} rejected the credentials of {self.access.describe()} "
+                    f"(401 Unauthorized): {reason}"
+                )
+                raise self._failure from None
+            if exc.status == 403:
+                raise KubeProbeError(
+                    f"forbidden: the check needs RBAC verb '{verb}' on '{qualified}' "
+                    f"(API server {self.server} says: {reason})"
+                ) from None
+            raise KubeProbeError(f"{verb} {qualified} failed with HTTP {exc.status}: {reason}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            self._failure = KubeProbeError(
+                f"the API server {self.server} of {self.access.describe()} is unreachable: "
+                f"{_short(exc)}; no cluster check can run"
+            )
+            raise self._failure from None
+
+    def _serialize(self, value: Any) -> Any:
+        return self._client().sanitize_for_serialization(value)
+
+    # ------------------------------------------------------------------ reads
+
+    def version(self) -> dict[str, Any]:
+        """``/version`` of the API server."""
+        if ("version",) not in self._cache:
+            from kubernetes import client
+
+            api = client.VersionApi(self._client())
+            info = self._call("get", "version", "", api.get_code)
+            self._cache[("version",)] = self._serialize(info)
+        return self._cache[("version",)]
+
+    def list(self, resource: str, namespace: str | None = None, label_selector: str | None = None) -> list[dict]:
+        """Every object of ``resource`` (optionally in one namespace, with a label selector)."""
+        key = ("list", resource, namespace, label_selector)
+        if key not in self._cache:
+            from kubernetes import client
+
+            group, class_name, method, namespaced = _RESOURCES[resource]
+            api = getattr(client, class_name)(self._client())
+            kwargs: dict[str, Any] = {}
+            if label_selector:
+                kwargs["label_selector"] = label_selector
+            if namespace is not None and namespaced:
+                kwargs["namespace"] = namespace
+                method = _NAMESPACED_METHODS[resource]
+            result = self._call("list", resource, group, getattr(api, method), **kwargs)
+            self._cache[key] = self._serialize(result).get("items", [])
+        return self._cache[key]
+
+    def nodes(self) -> list[dict]:
+        return self.list("nodes")
+
+    def storage_classes(self) -> list[dict]:
+        return self.list("storageclasses")
+
+
+def _status_message(exc: Any) -> str:
+    """The ``message`` of the API's Status object, else the HTTP reason."""
+    import json
+
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    return str(body.get("message") or exc.reason or exc.status)
+
+
+def _short(exc: BaseException) -> str:
+    """urllib3 errors nest the cause deep inside; keep the last, human part."""
+    text = str(exc)
+    for marker in ("Caused by ", "NewConnectionError("):
+        if marker in text:
+            text = text.split(marker, 1)[1]
+    return text.strip("()'\" ")[:300]

@@ -1,0 +1,122 @@
+"""INFRA: the master/seed cluster's nodes, control plane and Kubernetes version (read-only).
+
+Every check reads the seed's cluster through ``clusters(seed)``; an unreachable or unauthorised
+API ends them all as ``error`` at once, with one reason.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fixtures.cluster import Clusters
+from fixtures.site import SeedTarget
+from kkp_readiness import kube_facts as facts
+from kkp_readiness.errors import KubeProbeError
+from kkp_readiness.evidence import Evidence
+from kkp_readiness.profile_model import Profile
+from kkp_readiness.verdict import expect
+
+
+def node_summary(nodes: list[dict]) -> list[dict]:
+    """What an auditor needs to see of the nodes: name, role, zone, readiness, size, kubelet."""
+    summary = []
+    for node in nodes:
+        cpus, memory = facts.capacity(node)
+        summary.append({
+            "name": facts.name(node),
+            "role": "control-plane" if facts.is_control_plane(node) else "worker",
+            "zone": facts.zone(node),
+            "ready": facts.is_ready(node),
+            "cpus": cpus,
+            "memory_gib": round(memory, 2),
+            "kubelet": node.get("status", {}).get("nodeInfo", {}).get("kubeletVersion"),
+        })
+    return summary
+
+
+def zones_of(nodes: list[dict]) -> dict[str, str | None]:
+    return {facts.name(n): facts.zone(n) for n in nodes}
+
+
+# Ensures control plane and workers each span the zones the profile expects (losing a zone keeps quorum).
+@pytest.mark.requirement("INFRA-001")
+def test_nodes_span_availability_zones(clusters: Clusters, seed: SeedTarget, profile: Profile,
+                                       evidence: Evidence) -> None:
+    nodes = clusters(seed).nodes()
+    evidence.attach(f"nodes of seed {seed}", node_summary(nodes))
+    wanted = profile.infra.availability_zones
+    for role, group in (("control-plane", [n for n in nodes if facts.is_control_plane(n)]),
+                        ("worker", [n for n in nodes if not facts.is_control_plane(n)])):
+        by_node = zones_of(group)
+        distinct = {z for z in by_node.values() if z}
+        expect(len(distinct) >= min(wanted, len(group)) and None not in by_node.values(),
+               f"{role} nodes of seed {seed}",
+               expected=f"every node labelled {facts.ZONE_LABEL}, spread over at least {wanted} zone(s)",
+               found=", ".join(f"{n}: {z or 'no zone label'}" for n, z in sorted(by_node.items())) or "no nodes")
+
+
+# Ensures an HA control plane: enough control-plane nodes (an odd number) and one etcd member on each.
+@pytest.mark.requirement("INFRA-002")
+def test_control_plane_is_highly_available(clusters: Clusters, seed: SeedTarget, profile: Profile,
+                                           evidence: Evidence) -> None:
+    reader = clusters(seed)
+    control_plane = sorted(facts.name(n) for n in reader.nodes() if facts.is_control_plane(n))
+    etcd = reader.list("pods", namespace="kube-system", label_selector="component=etcd")
+    etcd_nodes = sorted(p.get("spec", {}).get("nodeName") or "?" for p in etcd
+                        if p.get("status", {}).get("phase") == "Running")
+    evidence.attach("control plane and etcd", {"control_plane_nodes": control_plane, "etcd_members_on": etcd_nodes})
+    wanted = profile.infra.control_plane_nodes
+    expect(len(control_plane) >= wanted and len(control_plane) % 2 == 1,
+           f"seed {seed}", expected=f"an odd number of at least {wanted} control-plane nodes",
+           found=f"{len(control_plane)}: {', '.join(control_plane) or 'none'}")
+    expect(etcd_nodes == control_plane, f"etcd of seed {seed}",
+           expected=f"one running etcd member on each control-plane node ({', '.join(control_plane)})",
+           found=f"running etcd pods (component=etcd) on {', '.join(etcd_nodes) or 'no node'}")
+
+
+# Ensures every node is Ready.
+@pytest.mark.requirement("INFRA-003")
+def test_all_nodes_ready(clusters: Clusters, seed: SeedTarget, evidence: Evidence) -> None:
+    nodes = clusters(seed).nodes()
+    evidence.attach(f"nodes of seed {seed}", node_summary(nodes))
+    not_ready = {}
+    for node in nodes:
+        if not facts.is_ready(node):
+            ready = facts.condition(node, "Ready") or {}
+            not_ready[facts.name(node)] = f"{ready.get('status', 'Unknown')} ({ready.get('reason', 'no condition')})"
+    expect(bool(nodes) and not not_ready, f"seed {seed}", expected="every node Ready=True",
+           found="; ".join(f"{n}: Ready={s}" for n, s in not_ready.items()) or "no nodes at all")
+
+
+# Ensures the API server and kubelets run a Kubernetes minor the pinned KKP version supports.
+@pytest.mark.requirement("INFRA-005")
+def test_kubernetes_version_supported(clusters: Clusters, seed: SeedTarget, profile: Profile,
+                                      evidence: Evidence) -> None:
+    reader = clusters(seed)
+    server = reader.version().get("gitVersion", "")
+    kubelets = {facts.name(n): n.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", "")
+                for n in reader.nodes()}
+    evidence.attach("versions", {"api_server": server, "kubelets": kubelets})
+    supported = facts.supported_minors(profile.kkp.version)
+    if supported is None:
+        raise KubeProbeError(f"the suite has no Kubernetes support table for KKP {profile.kkp.version} "
+                             f"(kkp_readiness/data/kubernetes_versions.yaml); cannot judge {server}")
+    expect(facts.minor_version(server) in supported, f"API server of seed {seed}",
+           expected=f"Kubernetes {', '.join(supported)} (supported by KKP {profile.kkp.version})", found=server)
+    server_minor = facts.minor_tuple(server)
+    newer = {n: v for n, v in kubelets.items() if facts.minor_tuple(v) > server_minor}
+    expect(not newer, f"kubelets of seed {seed}", expected=f"no kubelet newer than the API server ({server})",
+           found=", ".join(f"{n}: {v}" for n, v in newer.items()))
+
+
+# Ensures every node offers at least KKP's documented minimum (or the profile's stricter one).
+@pytest.mark.requirement("INFRA-006")
+def test_node_sizes(clusters: Clusters, seed: SeedTarget, profile: Profile, evidence: Evidence) -> None:
+    nodes = clusters(seed).nodes()
+    evidence.attach(f"nodes of seed {seed}", node_summary(nodes))
+    cpus, memory = profile.infra.min_node_cpus, profile.infra.min_node_memory_gib
+    # A VM with 4 GiB reports a little less as capacity (kernel reservations): allow 5 %.
+    small = {facts.name(n): facts.capacity(n) for n in nodes
+             if facts.capacity(n)[0] < cpus or facts.capacity(n)[1] < memory * 0.95}
+    expect(not small, f"nodes of seed {seed}", expected=f"at least {cpus:g} CPUs and {memory:g} GiB memory each",
+           found="; ".join(f"{n}: {c:g} CPUs, {m:.1f} GiB" for n, (c, m) in small.items()))
