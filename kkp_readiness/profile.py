@@ -256,38 +256,19 @@ def lookup_value(state: dict[str, Any], key: str, loaded: LoadedProfile, path: F
     return value
 
 
-def _secret_refs(model: BaseModel, path: FieldPath = ()) -> Iterator[tuple[FieldPath, SecretRef]]:
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        yield from _walk_value(value, (*path, name))
-
-
-def _walk_value(value: Any, path: FieldPath) -> Iterator[tuple[FieldPath, SecretRef]]:
-    if isinstance(value, SecretRef):
-        yield path, value
-    elif isinstance(value, BaseModel):
-        yield from _secret_refs(value, path)
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            yield from _walk_value(item, (*path, index))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _walk_value(item, (*path, str(key)))
-
-
-def _plain_strings(value: Any, path: FieldPath) -> Iterator[tuple[FieldPath, str]]:
-    """Every plain string of a validated model (secret references are not plain strings)."""
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, BaseModel):
+def _leaves(value: Any, path: FieldPath = ()) -> Iterator[tuple[FieldPath, Any]]:
+    """Every leaf value of a validated model with its field path (secret references are leaves)."""
+    if isinstance(value, BaseModel):
         for name in type(value).model_fields:
-            yield from _plain_strings(getattr(value, name), (*path, name))
+            yield from _leaves(getattr(value, name), (*path, name))
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            yield from _plain_strings(item, (*path, index))
+            yield from _leaves(item, (*path, index))
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _plain_strings(item, (*path, str(key)))
+            yield from _leaves(item, (*path, str(key)))
+    else:
+        yield path, value
 
 
 def _validation_problems(error: ValidationError, loaded: LoadedProfile) -> list[str]:
@@ -327,11 +308,11 @@ def load_profile(reference: str) -> LoadedProfile:
         raise ProfileError(f"profile {_display(path)} is invalid:\n  " + "\n  ".join(problems)) from None
     leftovers = [f"{loaded.where(p)}: {format_path(p)}: {v!r}: references (${{env:...}}, ${{file:...}}) are only "
                  "allowed in secret fields; write the value itself"
-                 for p, v in _plain_strings(loaded.profile, ()) if "${" in v]
+                 for p, v in _leaves(loaded.profile) if isinstance(v, str) and "${" in v]
     if leftovers:
         raise ProfileError(f"profile {_display(path)} is invalid:\n  " + "\n  ".join(leftovers))
     problems = []
-    for secret_path, ref in _secret_refs(loaded.profile):
+    for secret_path, ref in ((p, v) for p, v in _leaves(loaded.profile) if isinstance(v, SecretRef)):
         try:
             ref.resolve(loaded.provenance.get(secret_path, (path, None))[0].parent)
         except SecretResolutionError as exc:
