@@ -368,6 +368,13 @@ class PerformanceSpec(Strict):
     fast_storage_class: Literal["small", "medium", "large", "xlarge"] = "large"
 
 
+class ActiveSpec(Strict):
+    """Active checks (``--active``): what they create and how long they wait for the cluster."""
+
+    image: str = Field("registry.k8s.io/pause:3.10", description="image of the test pod (use your mirror offline)")
+    timeout: Seconds = Field(120.0, description="wait for an external address / a bound volume")
+
+
 class TimeoutsSpec(Strict):
     """Upper bounds of every probe, in seconds."""
 
@@ -400,6 +407,7 @@ class Profile(Strict):
     config_repo: ConfigRepoSpec = Field(default_factory=ConfigRepoSpec)
     cloud: CloudSpec = Field(default_factory=CloudSpec)
     performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
+    active: ActiveSpec = Field(default_factory=ActiveSpec)
     timeouts: TimeoutsSpec = Field(default_factory=TimeoutsSpec)
 
     @model_validator(mode="after")
