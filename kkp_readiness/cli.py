@@ -96,6 +96,31 @@ def _lab(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _cleanup(args: argparse.Namespace) -> int:
+    """Remove what active checks of killed runs left behind, on every seed of the profile."""
+    from fixtures.cluster import Clusters
+    from fixtures.site import seed_targets
+    from kkp_readiness.probes.kube_active import delete_namespace, leftovers
+
+    loaded = load_profile(args.profile)
+    clusters = Clusters(loaded)
+    code = ExitCode.OK
+    for target in seed_targets(loaded.profile):
+        reader = clusters(target)
+        try:
+            names = leftovers(reader)
+            for name in names:
+                if not args.dry_run:
+                    delete_namespace(reader, name)
+                print(f"seed {target}: {'would delete' if args.dry_run else 'deleted'} namespace {name}")
+            if not names:
+                print(f"seed {target}: nothing left behind")
+        except KkpReadinessError as exc:
+            print(f"seed {target}: {exc}", file=sys.stderr)
+            code = ExitCode.ERRORS
+    return code
+
+
 def run_pytest(pytest_args: Sequence[str]) -> int:
     """Run the suite; pytest's own usage errors (its exit code 4) become our exit code 2."""
     import pytest
@@ -165,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--dir", help=f"lab state directory (default: $KKP_READINESS_LAB_DIR or {lab_dir()})")
     lab.add_argument("--fault", action="append", help="start with this named fault (repeatable; see `lab faults`)")
     lab.set_defaults(handler=_lab)
+
+    cleanup = commands.add_parser("cleanup", help="delete namespaces active checks of killed runs left behind")
+    cleanup.add_argument("--profile", required=True, help="profile name or path")
+    cleanup.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    cleanup.set_defaults(handler=_cleanup)
 
     run = commands.add_parser("run", help="run the suite (arguments after -- go to pytest)")
     run.add_argument("--project-dir", action="store_true", help="run from the suite's checkout directory")

@@ -79,3 +79,22 @@ def test_interrupted_run_cleans_up(tmp_path, kkp_lab_factory) -> None:
     assert suite_namespaces(lab) == [], output[-3000:]
     results = json.loads(next((tmp_path / "r").glob("*/results.json")).read_text())
     assert results["exit_code"] == 130
+
+
+def test_cleanup_command_removes_leftovers(tmp_path, kkp_lab_factory) -> None:
+    """A run killed with SIGKILL cannot clean up; `kkp-readiness cleanup` removes its namespace by label."""
+    from kubernetes import client, config
+
+    lab = kkp_lab_factory([])
+    api = config.new_client_from_config(config_file=lab.state["kubeapi"]["kubeconfig"], persist_config=False)
+    client.CoreV1Api(api).create_namespace(
+        {"metadata": {"name": "kkp-readiness-dead", "labels": {"app.kubernetes.io/managed-by": "kkp-readiness"}}})
+    env = {**os.environ, "KKP_READINESS_LAB_DIR": str(lab.workdir)}
+    command = [sys.executable, "-m", "kkp_readiness", "cleanup", "--profile=lab"]
+    dry = subprocess.run([*command, "--dry-run"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert "would delete namespace kkp-readiness-dead" in dry.stdout
+    assert suite_namespaces(lab) == ["kkp-readiness-dead"]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert suite_namespaces(lab) == []
