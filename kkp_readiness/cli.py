@@ -153,7 +153,8 @@ def _demo(args: argparse.Namespace) -> int:
     with Lab(faults=args.fault or ()) as lab:
         os.environ["KKP_READINESS_LAB_DIR"] = str(lab.workdir)
         print(f"lab up in {lab.workdir}", file=sys.stderr)
-        code = run_pytest(["--profile=lab", f"--reports-dir={reports}", f"--run-id={run_id}",
+        # The lab is ours: the active checks (which create and delete test objects) run too.
+        code = run_pytest(["--profile=lab", f"--reports-dir={reports}", f"--run-id={run_id}", "--active",
                            "-p", "no:cacheprovider", *args.pytest_args])
     run_dir = reports / run_id
     if not run_dir.is_dir():
