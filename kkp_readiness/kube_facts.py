@@ -29,6 +29,8 @@ _SUFFIXES = {
 }
 _QUANTITY = re.compile(r"^(?P<number>[+-]?\d+(\.\d+)?)(?P<suffix>[KMGTPE]i|[numkMGTPE]?)$")
 VERSIONS_FILE = Path(__file__).with_name("data") / "kubernetes_versions.yaml"
+# DaemonSet names of the CNI plugins KubeOne and common installers deploy in kube-system.
+CNI_DAEMONSETS = ("cilium", "canal", "calico-node", "kube-flannel-ds", "kube-flannel", "weave-net", "kube-router")
 
 
 def name(obj: dict[str, Any]) -> str:

@@ -88,6 +88,30 @@ def test_all_nodes_ready(clusters: Clusters, seed: SeedTarget, evidence: Evidenc
            found="; ".join(f"{n}: Ready={s}" for n, s in not_ready.items()) or "no nodes at all")
 
 
+# Ensures the networking model holds: a CNI DaemonSet ready on every node, no node without network.
+@pytest.mark.requirement("INFRA-004")
+def test_cni_runs_on_every_node(clusters: Clusters, seed: SeedTarget, evidence: Evidence) -> None:
+    reader = clusters(seed)
+    nodes = reader.nodes()
+    cni = [d for d in reader.list("daemonsets", namespace="kube-system") if facts.name(d) in facts.CNI_DAEMONSETS]
+    status = {facts.name(d): {key: d.get("status", {}).get(key, 0)
+                              for key in ("desiredNumberScheduled", "numberReady")} for d in cni}
+    no_network = sorted(facts.name(n) for n in nodes
+                        if (facts.condition(n, "NetworkUnavailable") or {}).get("status") == "True")
+    evidence.attach("CNI DaemonSets in kube-system", {"daemonsets": status, "nodes": len(nodes),
+                                                      "nodes_with_NetworkUnavailable": no_network})
+    expect(bool(cni), f"seed {seed}", expected=f"a CNI DaemonSet in kube-system ({', '.join(facts.CNI_DAEMONSETS)})",
+           found="none of them")
+    short = {name: s for name, s in status.items()
+             if not (s["numberReady"] == s["desiredNumberScheduled"] == len(nodes))}
+    problems = [f"{n}: {s['numberReady']} ready of {s['desiredNumberScheduled']} scheduled" for n, s in short.items()]
+    if no_network:
+        problems.append(f"NetworkUnavailable=True on {', '.join(no_network)}")
+    expect(not problems, f"CNI of seed {seed}",
+           expected=f"a ready CNI pod on each of the {len(nodes)} nodes and no node with NetworkUnavailable=True",
+           found="; ".join(problems))
+
+
 # Ensures the API server and kubelets run a Kubernetes minor the pinned KKP version supports.
 @pytest.mark.requirement("INFRA-005")
 def test_kubernetes_version_supported(clusters: Clusters, seed: SeedTarget, profile: Profile,

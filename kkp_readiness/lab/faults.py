@@ -139,6 +139,20 @@ def _node_not_ready(plan: KubePlan) -> None:
     ]
 
 
+def _cni_not_ready(plan: KubePlan) -> None:
+    """Cilium's agent on worker-3 crash-loops: the DaemonSet has 5 of 6 pods ready (the node stays Ready)."""
+    cilium = plan.cluster.find("DaemonSet", "cilium", "kube-system")
+    cilium["status"]["numberReady"] -= 1
+    cilium["status"]["numberAvailable"] = cilium["status"].get("numberAvailable", 1) - 1
+    cilium["status"]["numberUnavailable"] = 1
+    for pod in plan.cluster.of_kind("Pod"):
+        if pod.get("metadata", {}).get("labels", {}).get("k8s-app") == "cilium" \
+                and pod.get("spec", {}).get("nodeName") == "worker-3":
+            for status in pod.get("status", {}).get("containerStatuses") or []:
+                status.update(ready=False, restartCount=17,
+                              state={"waiting": {"reason": "CrashLoopBackOff"}})
+
+
 def _two_control_planes(plan: KubePlan) -> None:
     cluster = plan.cluster
     cluster.remove("Node", "cp-3")
@@ -329,6 +343,14 @@ _ALL = (
         apply=_node_not_ready,
     ),
     Fault(
+        "kube-cni-not-ready",
+        "kubeapi",
+        "Cilium's agent on worker-3 crash-loops: the cilium DaemonSet has 5 of 6 pods ready.",
+        breaks=("INFRA-004",),
+        touches=("kube:cni-ready",),
+        apply=_cni_not_ready,
+    ),
+    Fault(
         "kube-two-control-planes",
         "kubeapi",
         "Control-plane node cp-3 is gone, with its etcd and other pods: two control-plane nodes and "
@@ -427,7 +449,7 @@ _ALL = (
         "kube-lb-controller-off",
         "kubeapi",
         "No load-balancer controller runs: new LoadBalancer Services never get an external address.",
-        breaks=(),
+        breaks=("LB-010",),
         touches=("kube:lb-controller",),
         apply=_lb_controller_off,
     ),
@@ -435,7 +457,7 @@ _ALL = (
         "kube-binder-off",
         "kubeapi",
         "No volume provisioner runs: new PersistentVolumeClaims stay Pending.",
-        breaks=(),
+        breaks=("STORAGE-010",),
         touches=("kube:volume-binder",),
         apply=_binder_off,
     ),

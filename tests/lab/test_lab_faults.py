@@ -38,6 +38,7 @@ EXPECTED_BREAKS = {
     "cert-split": ("CERT-003",),
     "cert-weak-key": ("CERT-007",),
     "kube-node-not-ready": ("INFRA-003",),
+    "kube-cni-not-ready": ("INFRA-004",),
     "kube-two-control-planes": ("INFRA-002",),
     "kube-single-zone": (),
     "kube-old-version": ("INFRA-005",),
@@ -49,8 +50,8 @@ EXPECTED_BREAKS = {
     "kube-no-backup-class": (),
     "kube-unreachable": (),
     "kube-forbidden-storageclasses": (),
-    "kube-lb-controller-off": (),
-    "kube-binder-off": (),
+    "kube-lb-controller-off": ("LB-010",),
+    "kube-binder-off": ("STORAGE-010",),
 }
 #: Faults whose requirement must WARN rather than fail; every other fault warns nothing.
 EXPECTED_WARNS = {
