@@ -98,15 +98,15 @@ def _lab(args: argparse.Namespace) -> int:
 
 def _cleanup(args: argparse.Namespace) -> int:
     """Remove what active checks of killed runs left behind, on every seed of the profile."""
-    from fixtures.cluster import Clusters
-    from fixtures.site import seed_targets
+    from kkp_readiness.probes.kube import ClusterReader
     from kkp_readiness.probes.kube_active import delete_namespace, leftovers
+    from kkp_readiness.snapshot import seed_access
 
     loaded = load_profile(args.profile)
-    clusters = Clusters(loaded)
     code = ExitCode.OK
-    for target in seed_targets(loaded.profile):
-        reader = clusters(target)
+    for target in loaded.profile.seeds:
+        reader = ClusterReader(seed_access(loaded, target))
+        target = target.name
         try:
             names = leftovers(reader)
             for name in names:
@@ -119,6 +119,19 @@ def _cleanup(args: argparse.Namespace) -> int:
             print(f"seed {target}: {exc}", file=sys.stderr)
             code = ExitCode.ERRORS
     return code
+
+
+def _collect(args: argparse.Namespace) -> int:
+    """Save what the cluster checks read, per seed, for an offline audit with --cluster-snapshot."""
+    from kkp_readiness.snapshot import collect
+
+    loaded = load_profile(args.profile)
+    result = collect(loaded, Path(args.out))
+    for is_problem, line in result.report_lines():
+        print(line, file=sys.stderr if is_problem else sys.stdout)
+    print(f"snapshot of profile {loaded.name} in {result.directory} (manifest {result.directory / 'manifest.yaml'}); "
+          f"audit it with: pytest -m cluster --profile={args.profile} --cluster-snapshot={result.directory}")
+    return ExitCode.ERRORS if result.problems else ExitCode.OK
 
 
 def run_pytest(pytest_args: Sequence[str]) -> int:
@@ -196,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--profile", required=True, help="profile name or path")
     cleanup.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     cleanup.set_defaults(handler=_cleanup)
+
+    collect = commands.add_parser("collect", help="save what the cluster checks read, for --cluster-snapshot")
+    collect.add_argument("--profile", required=True, help="profile name or path")
+    collect.add_argument("--out", required=True, metavar="DIR", help="a new or empty directory for the snapshot")
+    collect.set_defaults(handler=_collect)
 
     run = commands.add_parser("run", help="run the suite (arguments after -- go to pytest)")
     run.add_argument("--project-dir", action="store_true", help="run from the suite's checkout directory")

@@ -75,6 +75,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="allow active checks that create objects (always cleaned up)")
     group.addoption("--no-allure-report", action="store_true", default=False,
                     help="do not generate allure-report/ even when the Allure CLI is available")
+    group.addoption("--cluster-snapshot", metavar="DIR", default=None,
+                    help="run the cluster checks on what `kkp-readiness collect` saved in DIR, not a live API")
 
 
 # ----------------------------------------------------------------------------- configure
@@ -159,6 +161,7 @@ def _prepare_run_dir(config: pytest.Config, loaded: LoadedProfile, collector: Re
         markexpr=config.option.markexpr or "",
         keywordexpr=config.option.keyword or "",
         active=bool(config.getoption("active")),
+        cluster_source=f"snapshot:{Path(s).resolve()}" if (s := config.getoption("cluster_snapshot")) else "live",
     )
     reports_dir = Path(config.getoption("reports_dir"))
     try:

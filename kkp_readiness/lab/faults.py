@@ -26,6 +26,7 @@ from kkp_readiness.lab.topology import (
     INGRESS_ADDRESS,
     INGRESS_NAMES,
     SEED_DOMAIN,
+    SEED_NAME,
     WRONG_ADDRESS,
 )
 
@@ -236,6 +237,85 @@ def _lb_controller_off(plan: KubePlan) -> None:
 
 def _binder_off(plan: KubePlan) -> None:
     plan.cluster.controllers["volume_binder"] = False
+
+
+# --- load balancing and expose strategy (the MetalLB objects of healthy.yaml) ----------------------
+
+METALLB_NAMESPACE = "metallb-system"
+#: The healthy pool (IPAddressPool kkp and the simulated controller's pool): ingress .10, nodeport-proxy .11.
+HEALTHY_POOL = "127.0.0.10-127.0.0.20"
+#: A second range that reaches into the node network 127.0.1.0/24 (worker-2 is 127.0.1.5, worker-3 127.0.1.6).
+NODE_RANGE_POOL = "127.0.1.5-127.0.1.20"
+#: What the NGINX ingress Service shows in kube-ingress-ip-mismatch: in the pool, not in DNS or the profile.
+MISMATCHED_INGRESS_ADDRESS = "127.0.0.12"
+
+
+def _metallb_pool(plan: KubePlan) -> dict[str, Any]:
+    return plan.cluster.find("IPAddressPool", "kkp", METALLB_NAMESPACE)
+
+
+def _small_lb_pool(plan: KubePlan) -> None:
+    # One address, already the ingress's: KKP's two Services and no workload fit, a new Service stays pending.
+    _metallb_pool(plan)["spec"]["addresses"] = ["127.0.0.10/32"]
+    plan.cluster.lb_pool = ["127.0.0.10/32"]
+
+
+def _pool_overlaps_nodes(plan: KubePlan) -> None:
+    # The ingress and nodeport-proxy addresses stay in the pool; the extra range takes node addresses.
+    _metallb_pool(plan)["spec"]["addresses"] = [HEALTHY_POOL, NODE_RANGE_POOL]
+    plan.cluster.lb_pool = [HEALTHY_POOL, NODE_RANGE_POOL]
+
+
+def _l2_announcement(plan: KubePlan) -> None:
+    plan.cluster.objects.append({
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "L2Advertisement",
+        "metadata": {"name": "kkp-l2", "namespace": METALLB_NAMESPACE},
+        "spec": {"ipAddressPools": ["kkp"]},
+    })
+
+
+def _no_bgp_peer(plan: KubePlan) -> None:
+    plan.cluster.remove("BGPPeer", "router", METALLB_NAMESPACE)
+
+
+def _ingress_ip_mismatch(plan: KubePlan) -> None:
+    service = plan.cluster.find("Service", "nginx-ingress-controller", "nginx-ingress-controller")
+    service["status"]["loadBalancer"]["ingress"] = [{"ip": MISMATCHED_INGRESS_ADDRESS, "ipMode": "VIP"}]
+
+
+def _nodeport_proxy_pending(plan: KubePlan) -> None:
+    plan.cluster.find("Service", "nodeport-proxy", "kubermatic")["status"] = {"loadBalancer": {}}
+
+
+def _no_metallb(plan: KubePlan) -> None:
+    """MetalLB was never installed: no namespace, workloads, CRDs or objects, and nothing assigns addresses."""
+    cluster = plan.cluster
+
+    def metallb(obj: dict[str, Any]) -> bool:
+        meta = obj.get("metadata", {})
+        return (meta.get("namespace") == METALLB_NAMESPACE
+                or (obj.get("kind") == "Namespace" and meta.get("name") == METALLB_NAMESPACE)
+                or str(obj.get("apiVersion", "")).startswith("metallb.io/"))
+
+    cluster.remove_where(metallb)
+    cluster.resources = [r for r in cluster.resources if not r.api_version.startswith("metallb.io/")]
+    cluster.controllers["load_balancer"] = False
+
+
+def _seed_tunneling(plan: KubePlan) -> None:
+    plan.cluster.objects.append({
+        "apiVersion": "kubermatic.k8c.io/v1",
+        "kind": "Seed",
+        "metadata": {"name": SEED_NAME, "namespace": "kubermatic"},
+        "spec": {
+            "country": "DE",
+            "location": "Lab",
+            "kubeconfig": {"name": "kubeconfig-seed", "namespace": "kubermatic"},
+            "datacenters": {},
+            "exposeStrategy": "Tunneling",
+        },
+    })
 
 
 _ALL = (
@@ -460,6 +540,75 @@ _ALL = (
         breaks=("STORAGE-010",),
         touches=("kube:volume-binder",),
         apply=_binder_off,
+    ),
+    Fault(
+        "kube-small-lb-pool",
+        "kubeapi",
+        "The MetalLB IPAddressPool kkp holds one address (127.0.0.10/32, the ingress's): too few for KKP's "
+        "two Services, and a new LoadBalancer Service stays pending.",
+        breaks=("LB-002", "LB-010"),
+        touches=("kube:metallb-pool", "kube:lb-pool"),
+        apply=_small_lb_pool,
+    ),
+    Fault(
+        "kube-pool-overlaps-nodes",
+        "kubeapi",
+        "The MetalLB IPAddressPool kkp also holds 127.0.1.5-127.0.1.20, inside the node network 127.0.1.0/24 "
+        "and with the addresses of worker-2 and worker-3.",
+        breaks=("LB-003",),
+        touches=("kube:metallb-pool", "kube:lb-pool"),
+        apply=_pool_overlaps_nodes,
+    ),
+    Fault(
+        "kube-l2-announcement",
+        "kubeapi",
+        "An L2Advertisement announces the pool kkp by Layer 2 (ARP) next to the BGPAdvertisement.",
+        breaks=(),
+        warns=("LB-004",),
+        touches=("kube:metallb-l2advertisement",),
+        apply=_l2_announcement,
+    ),
+    Fault(
+        "kube-no-bgp-peer",
+        "kubeapi",
+        "MetalLB runs in BGP mode without a BGPPeer: the addresses are announced to no router.",
+        breaks=("LB-005",),
+        touches=("kube:metallb-bgp-peer",),
+        apply=_no_bgp_peer,
+    ),
+    Fault(
+        "kube-ingress-ip-mismatch",
+        "kubeapi",
+        "The NGINX ingress Service got 127.0.0.12 while DNS and the profile say 127.0.0.10.",
+        breaks=("LB-006",),
+        touches=("kube:ingress-service",),
+        apply=_ingress_ip_mismatch,
+    ),
+    Fault(
+        "kube-nodeport-proxy-pending",
+        "kubeapi",
+        "The Service kubermatic/nodeport-proxy has no external address (pending).",
+        breaks=("LB-007",),
+        touches=("kube:nodeport-proxy-service",),
+        apply=_nodeport_proxy_pending,
+    ),
+    Fault(
+        "kube-no-metallb",
+        "kubeapi",
+        "MetalLB is not installed (no controller, speaker, CRDs or pools) and nothing assigns load-balancer "
+        "addresses to new Services.",
+        breaks=("LB-001", "LB-010"),
+        touches=("kube:metallb", "kube:lb-controller", "kube:metallb-pool", "kube:lb-pool",
+                 "kube:metallb-l2advertisement", "kube:metallb-bgp-peer"),
+        apply=_no_metallb,
+    ),
+    Fault(
+        "kube-seed-tunneling",
+        "kubeapi",
+        "KKP's Seed object seed sets spec.exposeStrategy Tunneling while the profile plans NodePort.",
+        breaks=("NET-004",),
+        touches=("kube:kkp-seed",),
+        apply=_seed_tunneling,
     ),
 )
 

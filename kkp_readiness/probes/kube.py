@@ -176,6 +176,38 @@ class ClusterReader:
     def storage_classes(self) -> list[dict]:
         return self.list("storageclasses")
 
+    def list_custom(self, group: str, version: str, plural: str, namespace: str | None = None) -> list[dict]:
+        """Every custom object of ``plural`` in ``group``/``version`` (in all namespaces, or one).
+
+        When the API server does not serve the resource at all (HTTP 404: its CRD, or that
+        version of it, is not installed) the answer is ``[]``, as for a served resource without
+        objects: a check that must tell "not installed" from "no objects" looks at the
+        implementation's workloads too. Every other failure is a KubeProbeError as for ``list``.
+
+        >>> reader.list_custom("metallb.io", "v1beta1", "ipaddresspools")  # doctest: +SKIP
+        [{'apiVersion': 'metallb.io/v1beta1', 'kind': 'IPAddressPool', 'metadata': {...}, 'spec': {...}}]
+        """
+        key = ("custom", group, version, plural, namespace)
+        if key not in self._cache:
+            from kubernetes import client
+            from kubernetes.client.exceptions import ApiException
+
+            api = client.CustomObjectsApi(self._client())
+
+            def fetch(**kwargs: Any) -> Any:
+                try:
+                    if namespace is None:
+                        return api.list_cluster_custom_object(group, version, plural, **kwargs)
+                    return api.list_namespaced_custom_object(group, version, namespace, plural, **kwargs)
+                except ApiException as exc:
+                    if exc.status == 404:
+                        return {"items": []}
+                    raise
+
+            result = self._call("list", plural, group, fetch)
+            self._cache[key] = list((result or {}).get("items") or [])
+        return self._cache[key]
+
 
 def _status_message(exc: Any) -> str:
     """The ``message`` of the API's Status object, else the HTTP reason."""

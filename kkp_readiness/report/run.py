@@ -58,6 +58,7 @@ class RunInfo:
     markexpr: str = ""
     keywordexpr: str = ""
     active: bool = False
+    cluster_source: str = "live"  # or "snapshot:<DIR>": an offline audit of what `kkp-readiness collect` saved
     finished: str | None = None
 
     def to_dict(self) -> dict:

@@ -6,12 +6,17 @@ import re
 
 import pytest
 
-from kkp_readiness.lab import FAULTS, Lab
+from kkp_readiness.lab import FAULTS, Fault, Lab
+from kkp_readiness.lab.kubeapi.cluster import KubePlan
+from kkp_readiness.lab.kubeapi.resources import parse_custom
 from tests.conftest import PROJECT_ROOT, run_suite
 
 # The whole suite, active checks included (the lab is ours): a fault must break its requirements and nothing else.
 SELECT: tuple[str, ...] = ("--active",)
-IMPLEMENTED_SECTIONS = ("DNS", "CERT", "INFRA", "STORAGE", "LB")
+IMPLEMENTED_SECTIONS = ("DNS", "CERT", "INFRA", "STORAGE", "LB", "NET")
+#: Implemented requirements the lab profile does not call for (the catalogue's applies_to): skipped there,
+#: proven with a profile that does (test_konnectivity_for_remote_workers).
+NOT_APPLICABLE_IN_LAB = {"NET-005"}
 
 
 def test_healthy_lab_passes_every_requirement(healthy_lab, tmp_path) -> None:
@@ -19,7 +24,11 @@ def test_healthy_lab_passes_every_requirement(healthy_lab, tmp_path) -> None:
     verdicts = run.verdicts(IMPLEMENTED_SECTIONS)
     assert set(verdicts) >= {f"DNS-00{i}" for i in range(1, 7)} | {f"CERT-00{i}" for i in range(1, 8)}, run.output
     assert {"INFRA-001", "INFRA-002", "INFRA-003", "STORAGE-001", "STORAGE-005"} <= set(verdicts), run.output
-    assert set(verdicts.values()) == {"pass"}, run.output[-4000:]
+    assert {f"LB-00{i}" for i in range(1, 8)} | {"NET-004", "NET-005"} <= set(verdicts), run.output
+    assert {k for k, v in verdicts.items() if v == "skip"} == NOT_APPLICABLE_IN_LAB, run.output[-4000:]
+    for requirement_id in NOT_APPLICABLE_IN_LAB:
+        assert "not applicable" in run.requirement(requirement_id)["messages"][0]["message"]
+    assert {v for k, v in verdicts.items() if k not in NOT_APPLICABLE_IN_LAB} == {"pass"}, run.output[-4000:]
     assert run.returncode == 0, run.output[-4000:]
 
 
@@ -70,11 +79,12 @@ def test_parallel_run_gives_the_same_verdicts(tmp_path) -> None:
 def test_unreachable_cluster_is_one_error_at_once(tmp_path, kkp_lab_factory) -> None:
     lab = kkp_lab_factory(["kube-unreachable"])
     run = run_suite(lab.workdir, tmp_path, "-m", "cluster and not active")
-    verdicts = run.verdicts(IMPLEMENTED_SECTIONS)
+    verdicts = {k: v for k, v in run.verdicts(IMPLEMENTED_SECTIONS).items() if k not in NOT_APPLICABLE_IN_LAB}
     assert verdicts
     assert set(verdicts.values()) == {"error"}, run.output[-4000:]
     assert run.returncode == 3
-    messages = [m["message"] for r in run.results["requirements"] for m in r["messages"]]
+    messages = [m["message"] for r in run.results["requirements"] for m in r["messages"]
+                if r["id"] not in NOT_APPLICABLE_IN_LAB]
     assert all("unreachable" in m for m in messages), messages
 
 
@@ -98,3 +108,51 @@ def test_cluster_checks_only_read(tmp_path, kkp_lab_factory) -> None:
     requests = read_request_log(lab.state["kubeapi"]["request_log"])
     assert requests
     assert {r.method for r in requests} <= {"GET"}
+
+
+def _kkp_installed(konnectivity: bool) -> Fault:
+    """Not a registered fault: KKP's KubermaticConfiguration and Seed (NodePort, as the lab profile plans),
+    and, without Konnectivity, a user Cluster that runs without it."""
+
+    def apply(plan: KubePlan) -> None:
+        plan.cluster.objects += [
+            {"apiVersion": "kubermatic.k8c.io/v1", "kind": "KubermaticConfiguration",
+             "metadata": {"name": "kubermatic", "namespace": "kubermatic"},
+             "spec": {"ingress": {"domain": "kkp.lab"}, "exposeStrategy": "NodePort"}},
+            {"apiVersion": "kubermatic.k8c.io/v1", "kind": "Seed",
+             "metadata": {"name": "seed", "namespace": "kubermatic"},
+             "spec": {"country": "DE", "location": "Lab", "datacenters": {},
+                      "kubeconfig": {"name": "kubeconfig-seed", "namespace": "kubermatic"}}},
+        ]
+        if not konnectivity:
+            plan.cluster.resources += parse_custom(
+                [{"apiVersion": "kubermatic.k8c.io/v1", "kind": "Cluster", "plural": "clusters", "namespaced": False}])
+            plan.cluster.objects.append(
+                {"apiVersion": "kubermatic.k8c.io/v1", "kind": "Cluster", "metadata": {"name": "x7k2m9p4qz"},
+                 "spec": {"exposeStrategy": "NodePort", "clusterNetwork": {"konnectivityEnabled": False}}})
+
+    return Fault(f"kkp-installed-konnectivity-{'on' if konnectivity else 'off'}", "kubeapi",
+                 "KKP's objects in the lab cluster.", touches=("kube:kkp-seed",), apply=apply)
+
+
+@pytest.mark.parametrize(("kkp", "verdict"), [(None, "error"), (True, "pass"), (False, "fail")],
+                         ids=["kkp-not-installed", "konnectivity-on", "konnectivity-off"])
+def test_konnectivity_for_remote_workers(kkp: bool | None, verdict: str, tmp_path) -> None:
+    """NET-005 applies to the workers-only integration only: a lab profile for it, three lab clusters."""
+    profile = tmp_path / "remote-workers.yaml"
+    profile.write_text(f"extends: {PROJECT_ROOT / 'profiles' / 'lab.yaml'}\n"
+                       "name: lab-remote-workers\n"
+                       "cloud: {integration: workers-only}\n"
+                       "network: {node_cidrs: [127.0.1.0/24], remote_workers: true}\n")
+    lab = Lab()
+    if kkp is not None:
+        lab.faults = (_kkp_installed(kkp),)
+    with lab:
+        run = run_suite(lab.workdir, tmp_path / "reports", "-m", "cluster", "-k", "NET", profile=str(profile))
+    verdicts = run.verdicts(("NET",))
+    assert verdicts == {"NET-004": "pass", "NET-005": verdict}, run.output[-4000:]
+    message = (run.requirement("NET-005")["messages"] or [{"message": ""}])[0]["message"]
+    if verdict == "error":
+        assert "KKP is not installed yet" in message
+    if verdict == "fail":
+        assert "user Cluster x7k2m9p4qz runs without Konnectivity" in message, message

@@ -52,6 +52,14 @@ EXPECTED_BREAKS = {
     "kube-forbidden-storageclasses": (),
     "kube-lb-controller-off": ("LB-010",),
     "kube-binder-off": ("STORAGE-010",),
+    "kube-small-lb-pool": ("LB-002", "LB-010"),
+    "kube-pool-overlaps-nodes": ("LB-003",),
+    "kube-l2-announcement": (),
+    "kube-no-bgp-peer": ("LB-005",),
+    "kube-ingress-ip-mismatch": ("LB-006",),
+    "kube-nodeport-proxy-pending": ("LB-007",),
+    "kube-no-metallb": ("LB-001", "LB-010"),
+    "kube-seed-tunneling": ("NET-004",),
 }
 #: Faults whose requirement must WARN rather than fail; every other fault warns nothing.
 EXPECTED_WARNS = {
@@ -61,6 +69,7 @@ EXPECTED_WARNS = {
     "kube-immediate-binding": ("STORAGE-003",),
     "kube-no-expansion": ("STORAGE-004",),
     "kube-no-backup-class": ("STORAGE-006",),
+    "kube-l2-announcement": ("LB-004",),
 }
 
 
