@@ -282,3 +282,12 @@ def pool_from_object(obj: dict[str, Any]) -> Pool:
                     avoid_buggy=bool(spec.get("avoidBuggyIPs")), invalid=tuple(invalid),
                     labels=meta.get("labels") or {})
     raise ValueError(f"{kind or 'an object without kind'} is no load-balancer pool kind this suite reads")
+
+
+def is_ip(text: str) -> bool:
+    """True for an IPv4 or IPv6 address literal (not a host name)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -8,8 +8,6 @@ those checks end as ``error`` and point at LB-001.
 
 from __future__ import annotations
 
-import ipaddress
-
 import pytest
 
 from fixtures.cluster import Clusters
@@ -20,6 +18,7 @@ from kkp_readiness.addressing import (
     Pool,
     addresses_in,
     count_usable,
+    is_ip,
     outside,
     overlaps,
     parse_ranges,
@@ -241,14 +240,6 @@ def master_target(profile: Profile) -> SeedTarget:
     return seed_targets(profile)[0]
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 # Ensures the NGINX ingress Service has an external address, the one DNS gives for the KKP UI name.
 @pytest.mark.requirement("LB-006")
 def test_ingress_address_matches_ui_record(clusters: Clusters, profile: Profile, dns: DnsObserver,
@@ -269,8 +260,8 @@ def test_ingress_address_matches_ui_record(clusters: Clusters, profile: Profile,
            expected="type LoadBalancer with an external address",
            found=f"type {kind}, {', '.join(addresses) or 'no external address (pending)'}")
     server = DnsServer.parse(profile.dns.servers[0])
-    ips = [a for a in addresses if _is_ip(a)]
-    for hostname in (a for a in addresses if not _is_ip(a)):  # cloud load balancers may publish a name
+    ips = [a for a in addresses if is_ip(a)]
+    for hostname in (a for a in addresses if not is_ip(a)):  # cloud load balancers may publish a name
         ips += list(dns.ask(hostname, server).addresses)
     answer = dns.ask(profile.base_domain, server, ips or None)
     evidence.attach(f"DNS answer for {profile.base_domain} from {server}", answer.to_dict())

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import _ssl
 import contextlib
-import ipaddress
 import socket
 import ssl
 import time
@@ -31,6 +30,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
+from kkp_readiness.addressing import is_ip
 from kkp_readiness.errors import TlsProbeError
 
 __all__ = [
@@ -224,14 +224,6 @@ def _key_facts(cert: x509.Certificate) -> tuple[str, int, str | None]:
     return (type(key).__name__, 0, None)
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _connect(address: str, port: int, timeout: float, what: str) -> socket.socket:
     try:
         return socket.create_connection((address, port), timeout=timeout)
@@ -306,7 +298,7 @@ def fetch_presented_chain(address: str, port: int, server_name: str, timeout: fl
     what = f"TLS endpoint {address}:{port} (SNI {server_name or '-'})"
     start = time.monotonic()
     deadline = start + timeout
-    sni = server_name if server_name and not _is_ip(server_name) else None
+    sni = server_name if server_name and not is_ip(server_name) else None
     raw = _connect(address, port, timeout, what)
     try:
         raw.settimeout(_remaining(deadline))
