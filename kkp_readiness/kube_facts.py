@@ -9,6 +9,7 @@ True
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -92,6 +93,26 @@ def minor_tuple(git_version: str) -> tuple[int, int]:
 
 def is_default_class(storage_class: dict[str, Any]) -> bool:
     return any(annotations(storage_class).get(a) == "true" for a in DEFAULT_CLASS_ANNOTATIONS)
+
+
+@cache
+def _ssd_rules() -> dict[str, dict[str, Any]]:
+    return yaml.safe_load((Path(__file__).with_name("data") / "ssd_rules.yaml").read_text(encoding="utf-8"))["rules"]
+
+
+def ssd_judgement(storage_class: dict[str, Any], site_values: Sequence[str] = ()) -> tuple[bool | None, str]:
+    """(True/False, why) whether the class provisions SSD volumes; (None, why) when no rule knows its provisioner."""
+    provisioner = storage_class.get("provisioner", "")
+    rule = _ssd_rules().get(provisioner)
+    if rule is None:
+        return None, f"no SSD rule for provisioner {provisioner!r} (kkp_readiness/data/ssd_rules.yaml)"
+    parameters = {k.lower(): v for k, v in (storage_class.get("parameters") or {}).items()}
+    value = str(parameters.get(rule["parameter"].lower(), ""))
+    described = f"{provisioner} {rule['parameter']}={value or '(not set)'}"
+    known = {v.lower() for v in [*rule.get("values", []), *site_values]}
+    if value.lower() in known or (rule.get("pattern") and value and re.search(rule["pattern"], value)):
+        return True, described
+    return False, described
 
 
 @cache

@@ -222,6 +222,9 @@ class InfraSpec(Strict):
 
 class StorageSpec(Strict):
     fast_class: str = "kubermatic-fast"
+    ssd_parameter_values: list[str] = Field(
+        default_factory=list, description="site-specific SSD tier names (vSphere storage policies, volume types)"
+    )
     backup_class: str | None = "kubermatic-backup"
     backup_target: Literal["minio", "s3"] = "minio"
     s3_endpoint: Url | None = None

@@ -42,6 +42,19 @@ def test_fast_storage_class_exists(clusters: Clusters, seed: SeedTarget, profile
            found=f"storage classes {', '.join(sorted(classes)) or '(none)'}")
 
 
+# Ensures etcd's volumes sit on SSDs: the class's parameters select an SSD tier of its provisioner.
+@pytest.mark.requirement("STORAGE-002")
+def test_fast_class_is_ssd_backed(clusters: Clusters, seed: SeedTarget, profile: Profile,
+                                  evidence: Evidence) -> None:
+    storage_class = fast_class(clusters(seed), profile, evidence)
+    ssd, described = facts.ssd_judgement(storage_class, profile.storage.ssd_parameter_values)
+    if ssd is None:
+        raise KubeProbeError(f"cannot judge {profile.storage.fast_class}: {described}; list the site's SSD tier "
+                             "names in storage.ssd_parameter_values")
+    expect(ssd, f"{profile.storage.fast_class} on seed {seed}",
+           expected="an SSD tier of its provisioner", found=described)
+
+
 # Ensures volumes are created in the zone of their pod when nodes span zones.
 @pytest.mark.requirement("STORAGE-003")
 def test_fast_class_waits_for_first_consumer(clusters: Clusters, seed: SeedTarget, profile: Profile,

@@ -206,6 +206,10 @@ def _no_fast_class(plan: KubePlan) -> None:
     plan.cluster.remove("StorageClass", "kubermatic-fast")
 
 
+def _hdd_fast_class(plan: KubePlan) -> None:
+    plan.cluster.find("StorageClass", "kubermatic-fast")["parameters"] = {"storagepolicyname": "kkp-hdd"}
+
+
 def _immediate_binding(plan: KubePlan) -> None:
     plan.cluster.find("StorageClass", "kubermatic-fast")["volumeBindingMode"] = "Immediate"
 
@@ -471,8 +475,17 @@ _ALL = (
         "kubeapi",
         "The StorageClass kubermatic-fast does not exist.",
         breaks=("STORAGE-001",),
-        touches=("kube:kubermatic-fast", "kube:kubermatic-fast:binding", "kube:kubermatic-fast:expansion"),
+        touches=("kube:kubermatic-fast", "kube:kubermatic-fast:binding", "kube:kubermatic-fast:expansion",
+                 "kube:kubermatic-fast:parameters"),
         apply=_no_fast_class,
+    ),
+    Fault(
+        "kube-hdd-fast-class",
+        "kubeapi",
+        "kubermatic-fast uses the vSphere storage policy kkp-hdd (spinning disks).",
+        warns=("STORAGE-002",),
+        touches=("kube:kubermatic-fast:parameters",),
+        apply=_hdd_fast_class,
     ),
     Fault(
         "kube-immediate-binding",

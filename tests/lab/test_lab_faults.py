@@ -26,6 +26,7 @@ from kkp_readiness.lab.topology import (
 
 NXDOMAIN = "NXDOMAIN"
 EXPECTED_BREAKS = {
+    "kube-hdd-fast-class": (),
     "dns-missing-wildcard": ("DNS-003",),
     "dns-missing-seed-wildcard": ("DNS-004",),
     "dns-wrong-address": ("DNS-004",),
@@ -66,6 +67,7 @@ EXPECTED_WARNS = {
     "cert-expired": ("CERT-005",),
     "cert-expiring-soon": ("CERT-005",),
     "kube-single-zone": ("INFRA-001",),
+    "kube-hdd-fast-class": ("STORAGE-002",),
     "kube-immediate-binding": ("STORAGE-003",),
     "kube-no-expansion": ("STORAGE-004",),
     "kube-no-backup-class": ("STORAGE-006",),

@@ -79,3 +79,16 @@ def test_insecure_kubeconfig_is_refused(tmp_path) -> None:
 def test_missing_kubeconfig_is_an_error(tmp_path) -> None:
     with pytest.raises(KubeProbeError, match="cannot use kubeconfig"):
         ClusterReader(ClusterAccess(str(tmp_path / "nope"), None, timeout=2)).nodes()
+
+
+@pytest.mark.parametrize(("storage_class", "site", "ssd"), [
+    ({"provisioner": "disk.csi.azure.com", "parameters": {"skuName": "Premium_LRS"}}, (), True),
+    ({"provisioner": "disk.csi.azure.com", "parameters": {"skuName": "Standard_LRS"}}, (), False),
+    ({"provisioner": "csi.vsphere.vmware.com", "parameters": {"storagepolicyname": "gold-ssd"}}, (), True),
+    ({"provisioner": "csi.vsphere.vmware.com", "parameters": {"storagepolicyname": "tier-1"}}, (), False),
+    ({"provisioner": "csi.vsphere.vmware.com", "parameters": {"storagepolicyname": "tier-1"}}, ("tier-1",), True),
+    ({"provisioner": "ebs.csi.aws.com", "parameters": {}}, (), False),
+    ({"provisioner": "example.com/unknown", "parameters": {}}, (), None),
+])
+def test_ssd_judgement(storage_class, site, ssd) -> None:
+    assert facts.ssd_judgement(storage_class, site)[0] is ssd
