@@ -110,7 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for marker, description in catalogue.markers().items():
         config.addinivalue_line("markers", f"{marker}: {description}")
 
-    _refuse_detached_path_values(config)
+    refuse_detached_path_values(config)
     loaded: LoadedProfile | None = None
     reference = config.getoption("profile")
     if reference:
@@ -137,11 +137,11 @@ def pytest_configure(config: pytest.Config) -> None:
     _prepare_run_dir(config, loaded, collector)
 
 
-def _refuse_detached_path_values(config: pytest.Config) -> None:
+def refuse_detached_path_values(config: pytest.Config) -> None:
     """``--reports-dir /elsewhere`` would make pytest take /elsewhere as a test path when it looks for its rootdir
     (plugin options are not known yet at that point), silently collecting the wrong tests; demand ``=``."""
     args = list(config.invocation_params.args)
-    for option in ("--reports-dir", "--profile"):
+    for option in ("--reports-dir", "--profile", "--cluster-snapshot"):
         if option in args:
             index = args.index(option)
             value = args[index + 1] if index + 1 < len(args) else ""

@@ -14,8 +14,6 @@ issued or written.
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from kkp_readiness.lab.ca import LabCA, LeafFiles, utcnow
 from kkp_readiness.lab.part import LabContext, Part
 from kkp_readiness.lab.process import Daemon, free_port
 from kkp_readiness.lab.topology import BASE_DOMAIN, INGRESS_ADDRESS, require_loopback
+from kkp_readiness.probes.tls import fetch_presented_chain
 
 NGINX = "/usr/sbin/nginx"
 #: Lets OpenSSL load and use keys below its default security level (RSA 1024, for cert-weak-key).
@@ -66,32 +65,14 @@ class TlsPlan:
         return [self.default, *self.extra]
 
 
-def client_context(verify_with: Path | None = None, allow_weak: bool = True) -> ssl.SSLContext:
-    """A client context: verifying against ``verify_with`` (a PEM bundle), or not verifying at all.
-
-    The readiness probe of the lab must work with every fault, so it does not verify and accepts
-    weak keys (SECLEVEL=0); it only proves NGINX completes handshakes.
-    """
-    if verify_with is not None:
-        context = ssl.create_default_context(cafile=str(verify_with))
-    else:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if allow_weak:
-        context.set_ciphers(WEAK_CIPHERS)
-    return context
-
-
 def handshake(port: int, server_name: str = BASE_DOMAIN, timeout: float = 1.0) -> bool:
-    """Complete a TLS handshake with the ingress (no verification); True on success."""
-    context = client_context()
-    address = (require_loopback(INGRESS_ADDRESS), port)
-    with (
-        socket.create_connection(address, timeout=timeout) as sock,
-        context.wrap_socket(sock, server_hostname=server_name) as tls,
-    ):
-        return tls.version() is not None
+    """Complete a TLS handshake with the ingress; raises TlsProbeError when NGINX does not answer.
+
+    The readiness probe must work under every fault (expired, untrusted, weak key), so it uses the
+    suite's own inspection handshake, which records what is presented and trusts nothing.
+    """
+    observation = fetch_presented_chain(require_loopback(INGRESS_ADDRESS), port, server_name, timeout=timeout)
+    return bool(observation.chain)
 
 
 def render_nginx_conf(

@@ -74,11 +74,12 @@ def test_unknown_requirement_id_fails_collection(tmp_path) -> None:
     assert "unknown requirement id 'DNS-999'" in result.stdout + result.stderr
 
 
-def test_detached_path_value_is_refused(tmp_path) -> None:
-    result = pytest_run("tests_infra", "--profile=vsphere", "--reports-dir", str(tmp_path), "--collect-only",
+@pytest.mark.parametrize("option", ["--reports-dir", "--cluster-snapshot"])
+def test_detached_path_value_is_refused(tmp_path, option: str) -> None:
+    result = pytest_run("tests_infra", "--profile=vsphere", option, str(tmp_path), "--collect-only",
                         env=TEMPLATE_SECRETS)
     assert result.returncode == 2
-    assert f"--reports-dir={tmp_path}" in result.stdout + result.stderr
+    assert f"{option}={tmp_path}" in result.stdout + result.stderr
 
 
 def test_pytest_usage_error_maps_to_2_through_the_cli() -> None:
