@@ -110,6 +110,11 @@ def load_trust_anchors(ca_bundle: str | Path | None) -> tuple[x509.Certificate, 
     return tuple(certs)
 
 
+def certificates_in(data: bytes) -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle (or one DER certificate) held in memory, e.g. a ConfigMap's."""
+    return _parse_certificates(data)
+
+
 def _parse_certificates(data: bytes) -> list[x509.Certificate]:
     blocks = _PEM_CERT_RE.findall(data)
     if not blocks:

@@ -32,6 +32,10 @@ class TlsProbeError(ProbeError):
     """No TLS handshake could be made with an endpoint (refused, timeout, protocol error)."""
 
 
+class HttpProbeError(ProbeError):
+    """No JSON document could be fetched over HTTPS (refused, timeout, handshake, HTTP status, body)."""
+
+
 class LabError(KkpReadinessError):
     """The local lab could not be started, found or stopped."""
 

@@ -121,3 +121,55 @@ def supported_minors(kkp_version: str) -> tuple[str, ...] | None:
     table = yaml.safe_load(VERSIONS_FILE.read_text(encoding="utf-8"))["kkp"]
     minor = ".".join(kkp_version.split(".")[:2])
     return tuple(table[minor]) if minor in table else None
+
+
+#: In-tree provisioners and the CSI driver that serves them since CSI migration (the in-tree code is gone).
+CSI_MIGRATION = {
+    "kubernetes.io/aws-ebs": "ebs.csi.aws.com",
+    "kubernetes.io/gce-pd": "pd.csi.storage.gke.io",
+    "kubernetes.io/azure-disk": "disk.csi.azure.com",
+    "kubernetes.io/azure-file": "file.csi.azure.com",
+    "kubernetes.io/cinder": "cinder.csi.openstack.org",
+    "kubernetes.io/vsphere-volume": "csi.vsphere.vmware.com",
+}
+#: The provisioner of statically created local volumes: no dynamic provisioning at all.
+NO_PROVISIONER = "kubernetes.io/no-provisioner"
+#: The external-provisioner sidecar every CSI controller runs to create volumes.
+CSI_PROVISIONER_CONTAINER = "csi-provisioner"
+
+
+def schedulable(node: dict[str, Any]) -> bool:
+    """Whether ordinary pods may land on the node (not cordoned, no NoSchedule/NoExecute taint)."""
+    spec = node.get("spec") or {}
+    return not spec.get("unschedulable") and not any(
+        t.get("effect") in ("NoSchedule", "NoExecute") for t in spec.get("taints") or [])
+
+
+def csi_drivers_on(csi_node: dict[str, Any]) -> set[str]:
+    """The CSI drivers the kubelet of a node registered (CSINode ``spec.drivers``)."""
+    return {str(d.get("name")) for d in (csi_node.get("spec") or {}).get("drivers") or []}
+
+
+def runs_container(workload: dict[str, Any], container: str) -> bool:
+    spec = ((workload.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return any(c.get("name") == container for c in spec.get("containers") or [])
+
+
+#: The label KubeOne puts on every control-plane and static worker node it provisions.
+KUBEONE_OS_LABEL = "v1.kubeone.io/operating-system"
+
+
+@cache
+def kubeone_os_rules() -> tuple[str, tuple[tuple[str, re.Pattern[str]], ...]]:
+    """(KubeOne version, ((name, osImage pattern), ...)) from ``data/kubeone_os.yaml``."""
+    data = yaml.safe_load((Path(__file__).with_name("data") / "kubeone_os.yaml").read_text(encoding="utf-8"))
+    return str(data["kubeone"]), tuple((str(r["name"]), re.compile(r["pattern"])) for r in data["supported"])
+
+
+def os_image(node: dict[str, Any]) -> str:
+    return str((node.get("status") or {}).get("nodeInfo", {}).get("osImage") or "")
+
+
+def kubeone_supports(image: str) -> str | None:
+    """The supported-OS entry an ``osImage`` matches, or None."""
+    return next((name for name, pattern in kubeone_os_rules()[1] if pattern.search(image)), None)

@@ -125,6 +125,9 @@ class IngressSpec(Strict):
     addresses: list[IPAddress] = Field(min_length=1, description="expected ingress IPs (virtual IPs)")
     services: list[str] = Field(default_factory=lambda: ["grafana", "prometheus", "alertmanager"])
     logging_ui: bool = Field(False, description="a logging UI (kibana) is exposed on the ingress")
+    internet_facing: bool = Field(
+        False, description="the KKP names are reachable from the internet (else ACME needs the DNS01 solver)"
+    )
 
     @field_validator("services")
     @classmethod
@@ -175,6 +178,7 @@ class CertificatesSpec(Strict):
     min_rsa_bits: int = Field(2048, ge=1024)
     min_ec_bits: int = Field(256, ge=160)
     port: Port = 443
+    cluster_issuer: str = Field("letsencrypt-prod", description="cert-manager ClusterIssuer of the KKP certificate")
     endpoints: dict[DnsName, Endpoint] = Field(
         default_factory=dict, description="name -> host:port to dial instead of what the name resolves to"
     )
@@ -218,6 +222,9 @@ class InfraSpec(Strict):
     worker_nodes: int = Field(3, ge=0)
     min_node_cpus: float = Field(2, gt=0)
     min_node_memory_gib: float = Field(4, gt=0)
+    provisioner: Literal["kubeone", "other"] = Field(
+        "kubeone", description="how the master/seed cluster was set up (other: record why in a waiver)"
+    )
 
 
 class StorageSpec(Strict):
@@ -227,10 +234,31 @@ class StorageSpec(Strict):
     )
     backup_class: str | None = "kubermatic-backup"
     backup_target: Literal["minio", "s3"] = "minio"
+    mla_class: str | None = Field(None, description="dedicated class for MLA volumes (else fast_class)")
     s3_endpoint: Url | None = None
     s3_bucket: str | None = None
     s3_access_key: SecretRef | None = None
     s3_secret_key: SecretRef | None = None
+
+
+class MlaSpec(Strict):
+    """Where the user-cluster MLA stack (namespace ``mla`` of each seed) runs.
+
+    KKP's MLA guide leaves node placement to the site; with ``dedicated_nodes`` the profile names
+    the label that selects the MLA nodes and the taint that keeps other workloads off them.
+    """
+
+    dedicated_nodes: bool = False
+    node_labels: dict[str, str] = Field(default_factory=dict, description="labels of the MLA nodes")
+    taint: str | None = Field(None, pattern=r"^[^=:\s]+(=[^=:\s]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$",
+                              description="key[=value]:Effect carried by the MLA nodes")
+    min_nodes: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _placement_named(self) -> MlaSpec:
+        if self.dedicated_nodes and not (self.node_labels and self.taint):
+            raise ValueError("dedicated_nodes needs node_labels and taint (how the MLA nodes are told apart)")
+        return self
 
 
 class BastionSpec(Strict):
@@ -279,9 +307,34 @@ class ProxySpec(Strict):
 
 
 class AuthSpec(Strict):
+    """How users log in to KKP: through Dex (KKP's default broker) or an own OIDC provider.
+
+    ``oidc_issuer`` is the issuer URL KKP is configured with, compared character for character
+    with what the provider declares (AUTH-003, AUTH-004); an own provider has no default.
+    """
+
     provider: Literal["dex", "oidc"] = "dex"
     dex_connectors: list[str] = Field(default_factory=list)
-    oidc_issuer: str | None = None
+    oidc_issuer: Url | None = Field(
+        None, description="issuer URL KKP uses; default for dex: https://<base_domain>[:certificates.port]/dex"
+    )
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _https_issuer(cls, value: str | None) -> str | None:
+        # OpenID Connect requires an https issuer without query or fragment.
+        if value is None:
+            return value
+        match = re.fullmatch(r"https://([^/?#]+)([^?#]*)", value)
+        if not match:
+            raise ValueError(f"{value!r} is not an https:// URL without query or fragment, as an OIDC issuer must be")
+        return value
+
+    @model_validator(mode="after")
+    def _issuer_for_oidc(self) -> AuthSpec:
+        if self.provider == "oidc" and not self.oidc_issuer:
+            raise ValueError("provider oidc needs oidc_issuer: the issuer URL of the own provider that KKP uses")
+        return self
 
 
 class InstallerSpec(Strict):
@@ -403,6 +456,7 @@ class Profile(Strict):
     load_balancer: LoadBalancerSpec = Field(default_factory=LoadBalancerSpec)
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     storage: StorageSpec = Field(default_factory=StorageSpec)
+    mla: MlaSpec = Field(default_factory=MlaSpec)
     bastion: BastionSpec | None = None
     proxy: ProxySpec = Field(default_factory=ProxySpec)
     auth: AuthSpec = Field(default_factory=AuthSpec)

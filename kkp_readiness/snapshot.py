@@ -76,20 +76,26 @@ class SnapshotResource:
     """One thing the cluster checks read, and how :class:`ClusterReader` reads it.
 
     ``how`` is ``version`` (``reader.version()``), ``list`` (``reader.list(plural)``, a built-in
-    kind) or ``custom`` (``reader.list_custom(group, version, plural)``, a CRD that may be absent).
+    kind, in one ``namespace`` when that is set), ``custom`` (``reader.list_custom(group, version,
+    plural)``, a CRD that may be absent) or ``document`` (``reader.document(plural)``, a secret-free
+    summary the reader derives, e.g. of Dex's configuration, which lives in a Secret).
     """
 
-    how: Literal["version", "list", "custom"]
+    how: Literal["version", "list", "custom", "document"]
     plural: str = ""
     group: str = ""
     version: str = "v1"
     namespaced: bool = False
+    #: Collect only this namespace (kinds that elsewhere may hold what an auditor must not see).
+    namespace: str | None = None
 
     @property
     def key(self) -> str:
         """Manifest key and file stem: ``version``, ``core.v1.nodes``, ``metallb.io.v1beta1.ipaddresspools``."""
         if self.how == "version":
             return "version"
+        if self.how == "document":
+            return f"document.{self.plural}"
         return f"{self.group or 'core'}.{self.version}.{self.plural}"
 
     @property
@@ -101,13 +107,17 @@ class SnapshotResource:
         """As kubectl names it: ``nodes``, ``storageclasses.storage.k8s.io``, ``ipaddresspools.metallb.io/v1beta1``."""
         if self.how == "version":
             return "/version"
+        if self.how == "document":
+            return f"{self.plural} (derived)"
+        if self.namespace:
+            return f"{self.plural} in namespace {self.namespace}"
         if self.how == "custom":
             return f"{self.plural}.{self.group}/{self.version}"
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
-def _builtin(plural: str, group: str = "", namespaced: bool = False) -> SnapshotResource:
-    return SnapshotResource("list", plural, group, "v1", namespaced)
+def _builtin(plural: str, group: str = "", namespaced: bool = False, namespace: str | None = None) -> SnapshotResource:
+    return SnapshotResource("list", plural, group, "v1", namespaced, namespace)
 
 
 def _custom(group: str, version: str, plural: str) -> SnapshotResource:
@@ -127,6 +137,12 @@ RESOURCES: tuple[SnapshotResource, ...] = (
     _builtin("services", namespaced=True),
     _builtin("persistentvolumeclaims", namespaced=True),
     _builtin("storageclasses", "storage.k8s.io"),
+    _builtin("csidrivers", "storage.k8s.io"),
+    _builtin("csinodes", "storage.k8s.io"),
+    # KKP's own ConfigMaps (the CA bundle); ConfigMaps elsewhere may hold what a snapshot must not carry.
+    _builtin("configmaps", namespaced=True, namespace="kubermatic"),
+    # Dex's issuer and connectors, summarised from the Secret (or ConfigMap) that holds its configuration.
+    SnapshotResource("document", "dex-configuration"),
     _builtin("daemonsets", "apps", namespaced=True),
     _builtin("deployments", "apps", namespaced=True),
     _builtin("statefulsets", "apps", namespaced=True),
@@ -491,9 +507,13 @@ def collect_seed(reader: Any, directory: Path) -> dict[str, Any]:
         if resource.how != "version":
             entry.update(group=resource.group, version=resource.version, plural=resource.plural,
                          namespaced=resource.namespaced)
+        if resource.namespace:
+            entry["namespace"] = resource.namespace
         try:
             if resource.how == "version":
                 document: Any = scrub(reader.version())
+            elif resource.how == "document":
+                document = scrub(reader.document(resource.plural))
             else:
                 if resource.how == "custom":
                     namespaced = _served(reader, resource, discovered)
@@ -503,7 +523,7 @@ def collect_seed(reader: Any, directory: Path) -> dict[str, Any]:
                     entry["namespaced"] = namespaced
                     items = _list_custom(reader, resource)
                 else:
-                    items = reader.list(resource.plural)
+                    items = reader.list(resource.plural, namespace=resource.namespace)
                 document = {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""},
                             "items": scrub(items)}
                 entry["count"] = len(document["items"])
@@ -667,7 +687,8 @@ class SnapshotReader:
             else:
                 self._entries = {
                     r.key: {"how": r.how, "group": r.group, "version": r.version, "plural": r.plural,
-                            "namespaced": r.namespaced, "status": "collected", "file": r.file}
+                            "namespaced": r.namespaced, "status": "collected", "file": r.file,
+                            **({"namespace": r.namespace} if r.namespace else {})}
                     for r in RESOURCES if (self.directory / r.file).is_file()
                 }
         return self._entries
@@ -751,7 +772,18 @@ class SnapshotReader:
         found = self._find("list", resource)
         if found is None:
             raise KubeProbeError(f"the snapshot has no {resource}; {COLLECT_HINT}")
+        only = found[1].get("namespace")
+        if only and namespace != only:
+            raise KubeProbeError(f"the snapshot holds the {resource} of namespace {only} only, not "
+                                 f"{'all namespaces' if namespace is None else 'of ' + namespace}")
         return self._items(found[0], found[1], resource, namespace, label_selector)
+
+    def document(self, name: str) -> Any:
+        """A derived document (``ClusterReader.document``), as collected."""
+        found = self._find("document", name)
+        if found is None:
+            raise KubeProbeError(f"the snapshot has no {name}; {COLLECT_HINT}")
+        return self._document(found[0], found[1], name)
 
     def nodes(self) -> list[dict]:
         return self.list("nodes")

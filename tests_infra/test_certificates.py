@@ -12,9 +12,20 @@ from datetime import datetime
 
 import pytest
 
-from fixtures.site import TlsObserver
-from kkp_readiness.certs import key_strength, name_covered, validity, verify_complete_chain, verify_trust
-from kkp_readiness.errors import TlsProbeError
+from fixtures.cluster import Clusters, installed_kkp
+from fixtures.site import SeedTarget, TlsObserver
+from kkp_readiness import kkp_facts as kkp
+from kkp_readiness import kube_facts as facts
+from kkp_readiness import network_facts as net
+from kkp_readiness.certs import (
+    certificates_in,
+    key_strength,
+    name_covered,
+    validity,
+    verify_complete_chain,
+    verify_trust,
+)
+from kkp_readiness.errors import KubeProbeError, TlsProbeError
 from kkp_readiness.evidence import Evidence
 from kkp_readiness.probes.tls import TlsObservation
 from kkp_readiness.profile_model import Profile
@@ -119,3 +130,74 @@ def test_key_is_strong_enough(tls: TlsObserver, certificate_name: str, profile: 
     expect(ok, where(observation),
            expected=f"RSA >= {profile.certificates.min_rsa_bits} bits or EC >= {profile.certificates.min_ec_bits} bits",
            found=described)
+
+
+# --------------------------------------------------------------------------- cluster side
+
+
+# Ensures cert-manager can issue the KKP certificate: its three workloads ready, the ClusterIssuer Ready.
+@pytest.mark.requirement("CERT-101")
+def test_cert_manager_issuer_ready(clusters: Clusters, seed: SeedTarget, profile: Profile,
+                                   evidence: Evidence) -> None:
+    installed_kkp(clusters, seed, "cert-manager and the KKP ClusterIssuer", master=True)
+    reader = clusters(seed)
+    deployments = {facts.name(d): d for d in reader.list("deployments", namespace=kkp.CERT_MANAGER_NAMESPACE)}
+    states = {name: net.workload_summary(deployments[name]) if name in deployments else "not deployed"
+              for name in kkp.CERT_MANAGER_DEPLOYMENTS}
+    issuer_name = profile.certificates.cluster_issuer
+    issuer = next((i for i in net.read_custom(reader, kkp.CLUSTER_ISSUER) if facts.name(i) == issuer_name), None)
+    ready, condition = kkp.ready_condition(issuer)
+    evidence.attach("cert-manager", {"deployments": states, f"ClusterIssuer {issuer_name}": condition
+                                     if issuer else "absent"})
+    not_ready = {n: s for n, s in states.items() if n not in deployments or not net.workload_ready(deployments[n])}
+    expect(not not_ready, f"cert-manager in seed {seed}",
+           expected=f"ready Deployments {', '.join(kkp.CERT_MANAGER_DEPLOYMENTS)} in namespace "
+                    f"{kkp.CERT_MANAGER_NAMESPACE}",
+           found=", ".join(f"{n}: {s}" for n, s in not_ready.items()))
+    expect(issuer is not None and ready, f"ClusterIssuer {issuer_name} (certificates.cluster_issuer) in seed {seed}",
+           expected="the ClusterIssuer with condition Ready=True",
+           found=condition if issuer is not None else "no such ClusterIssuer")
+
+
+# Ensures ACME challenges can be solved on a private network: a DNS01 solver covers the base domain.
+@pytest.mark.requirement("CERT-102")
+def test_acme_uses_dns01_on_private_networks(clusters: Clusters, seed: SeedTarget, profile: Profile,
+                                              evidence: Evidence) -> None:
+    if profile.ingress.internet_facing:
+        pytest.skip("the KKP names are reachable from the internet (ingress.internet_facing): HTTP01 can work")
+    installed_kkp(clusters, seed, "the KKP ClusterIssuer", master=True)
+    issuer_name = profile.certificates.cluster_issuer
+    issuer = next((i for i in net.read_custom(clusters(seed), kkp.CLUSTER_ISSUER) if facts.name(i) == issuer_name),
+                  None)
+    if issuer is None:
+        raise KubeProbeError(f"cannot judge: no ClusterIssuer {issuer_name} in seed {seed} (CERT-101 reports it)")
+    solvers = kkp.dns01_solvers_for(issuer, profile.base_domain)
+    evidence.attach(f"ACME solvers of ClusterIssuer {issuer_name}",
+                    ((issuer.get("spec") or {}).get("acme") or {}).get("solvers") or [])
+    expect(bool(solvers), f"ClusterIssuer {issuer_name} of seed {seed} (private network)",
+           expected=f"a DNS01 solver whose selector covers {profile.base_domain}",
+           found=f"solvers {', '.join(kkp.solver_kinds(issuer))}")
+
+
+# Ensures KKP's components trust the certificate the ingress serves: the CA bundle KKP is configured
+# with anchors the served chain.
+@pytest.mark.requirement("CERT-103")
+def test_kkp_ca_bundle_trusts_served_certificate(clusters: Clusters, seed: SeedTarget, tls: TlsObserver,
+                                                 profile: Profile, evidence: Evidence) -> None:
+    objects = installed_kkp(clusters, seed, "KKP's CA bundle", master=True)
+    spec = (objects.configuration or {}).get("spec") or {}
+    name = (spec.get("caBundle") or {}).get("name") or kkp.CA_BUNDLE_DEFAULT
+    config_maps = {facts.name(c): c for c in clusters(seed).list("configmaps", namespace=kkp.KKP_NAMESPACE)}
+    pem = ((config_maps.get(name) or {}).get("data") or {}).get(kkp.CA_BUNDLE_KEY, "")
+    bundle = certificates_in(pem.encode())
+    evidence.attach("KKP CA bundle", {"configmap": f"{kkp.KKP_NAMESPACE}/{name}", "key": kkp.CA_BUNDLE_KEY,
+                                      "certificates": [c.subject.rfc4514_string() for c in bundle]})
+    expect(bool(bundle), f"KKP CA bundle of seed {seed}",
+           expected=f"certificates under {kkp.CA_BUNDLE_KEY} in ConfigMap {kkp.KKP_NAMESPACE}/{name} "
+                    "(KubermaticConfiguration spec.caBundle)",
+           found="no such ConfigMap" if name not in config_maps else "no certificate in it")
+    observation = observe(tls, evidence, profile.base_domain)
+    verdict = verify_trust(observation.chain_der, bundle)
+    expect(verdict.ok, f"KKP CA bundle {kkp.KKP_NAMESPACE}/{name} against {where(observation)}",
+           expected="the CA that issued the served certificate chain",
+           found=f"issuer {observation.leaf.issuer!r}: {verdict.reason}")

@@ -11,6 +11,7 @@ import pytest
 from fixtures.cluster import Clusters
 from fixtures.site import SeedTarget
 from kkp_readiness import kube_facts as facts
+from kkp_readiness import network_facts as net
 from kkp_readiness.errors import KubeProbeError
 from kkp_readiness.evidence import Evidence
 from kkp_readiness.profile_model import Profile
@@ -144,3 +145,49 @@ def test_node_sizes(clusters: Clusters, seed: SeedTarget, profile: Profile, evid
              if facts.capacity(n)[0] < cpus or facts.capacity(n)[1] < memory * 0.95}
     expect(not small, f"nodes of seed {seed}", expected=f"at least {cpus:g} CPUs and {memory:g} GiB memory each",
            found="; ".join(f"{n}: {c:g} CPUs, {m:.1f} GiB" for n, (c, m) in small.items()))
+
+
+# Ensures the storage classes KKP uses can create volumes: their CSI driver is registered, its node
+# plugin is on the schedulable nodes and a volume-creating controller runs.
+@pytest.mark.requirement("INFRA-007")
+def test_storage_provisioner_works(clusters: Clusters, seed: SeedTarget, profile: Profile,
+                                   evidence: Evidence) -> None:
+    """Which classes: kubermatic-fast, the backup class and the default class, those that exist (their
+    absence is STORAGE-001/005/006); every class when none of them does. The controller is recognised
+    by the external-provisioner sidecar (container ``csi-provisioner``) every CSI controller runs;
+    nothing in the API ties a controller to its driver's name, so any ready one counts."""
+    reader = clusters(seed)
+    classes = reader.storage_classes()
+    expect(bool(classes), f"seed {seed}", expected="at least one StorageClass", found="none")
+    used = {profile.storage.fast_class, profile.storage.backup_class}
+    judged = [c for c in classes if facts.name(c) in used or facts.is_default_class(c)] or classes
+    drivers = {facts.name(d) for d in reader.list("csidrivers")}
+    nodes = [facts.name(n) for n in reader.nodes() if facts.schedulable(n)]
+    registered = {facts.name(c): facts.csi_drivers_on(c) for c in reader.list("csinodes")}
+    workloads = [w for kind in ("deployments", "statefulsets") for w in reader.list(kind)
+                 if facts.runs_container(w, facts.CSI_PROVISIONER_CONTAINER)]
+    controllers = [f"{w.get('kind', '')} {net.ref(w)} {net.workload_summary(w)}" for w in workloads]
+    evidence.attach("provisioners", {"classes": {facts.name(c): c.get("provisioner") for c in judged},
+                                     "csi_drivers": sorted(drivers),
+                                     "csi_nodes": {k: sorted(v) for k, v in registered.items()},
+                                     "csi_provisioner_controllers": controllers})
+    problems = []
+    for storage_class in judged:
+        provisioner = str(storage_class.get("provisioner", ""))
+        driver = facts.CSI_MIGRATION.get(provisioner, provisioner)
+        label = f"{facts.name(storage_class)} ({provisioner})"
+        if provisioner == facts.NO_PROVISIONER:
+            problems.append(f"{label}: static local volumes only, nothing creates volumes on demand")
+        elif driver not in drivers:
+            problems.append(f"{label}: no CSIDriver {driver}")
+        else:
+            missing = [n for n in nodes if driver not in registered.get(n, set())]
+            if missing:
+                problems.append(f"{label}: driver {driver} not registered on schedulable node(s) {', '.join(missing)}")
+    if not any(net.workload_ready(w) for w in workloads):
+        problems.append(f"no ready CSI controller (Deployment or StatefulSet with a {facts.CSI_PROVISIONER_CONTAINER} "
+                        f"container): {'; '.join(controllers) or 'none'}")
+    expect(not problems, f"storage provisioning of seed {seed}",
+           expected="for each class KKP uses: its CSIDriver registered on every schedulable node and a ready "
+                    "CSI controller",
+           found="; ".join(problems))

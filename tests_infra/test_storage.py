@@ -6,7 +6,9 @@ import pytest
 
 from fixtures.cluster import Clusters
 from fixtures.site import SeedTarget
+from kkp_readiness import kkp_facts as kkp
 from kkp_readiness import kube_facts as facts
+from kkp_readiness import network_facts as net
 from kkp_readiness.errors import KubeProbeError
 from kkp_readiness.evidence import Evidence
 from kkp_readiness.probes.kube import ClusterReader
@@ -99,3 +101,105 @@ def test_backup_storage_class_exists(clusters: Clusters, seed: SeedTarget, profi
     expect(profile.storage.backup_class in classes, f"seed {seed}",
            expected=f"a StorageClass named {profile.storage.backup_class} for the MinIO backup store",
            found=f"storage classes {', '.join(sorted(classes)) or '(none)'}")
+
+
+def claims_and_default(reader: ClusterReader) -> tuple[list[dict], str | None]:
+    return reader.list("persistentvolumeclaims"), kkp.default_class_name(reader.storage_classes())
+
+
+def claims_summary(claims: list[dict], default_class: str | None) -> dict[str, str | None]:
+    return {net.ref(c): kkp.claim_class(c, default_class) for c in claims}
+
+
+# Ensures user-cluster etcd snapshots have somewhere to go: a complete Seed backup destination,
+# and a running store with a bound volume when the destination is the in-cluster MinIO.
+@pytest.mark.requirement("STORAGE-007")
+def test_backup_location_configured(clusters: Clusters, seed: SeedTarget, profile: Profile,
+                                    evidence: Evidence) -> None:
+    """The S3 side (that the bucket answers with the credentials) needs the credentials Secret and
+    the bucket's network; this check judges what the cluster shows: the Seed's destinations and,
+    for an in-cluster endpoint, the store behind it."""
+    reader = clusters(seed)
+    objects = kkp.kkp_objects(reader)
+    if not objects.installed:
+        pytest.skip(kkp.not_installed_reason(str(seed), "the etcd backup configuration of the Seed"))
+    seed_object = objects.seed(seed.seed.name)
+    if seed_object is None:
+        raise KubeProbeError(f"cannot judge: the cluster of seed {seed} has no Seed object named {seed.seed.name} "
+                             "(NET-004 reports which ones it has)")
+    destinations, default = kkp.backup_destinations(seed_object)
+    evidence.attach(f"etcd backup destinations of Seed {seed.seed.name}",
+                    {"destinations": destinations, "defaultDestination": default})
+    expect(bool(destinations), f"Seed {seed.seed.name}",
+           expected="spec.etcdBackupRestore.destinations with at least one S3 destination",
+           found="no backup destination")
+    problems = [p for name, d in destinations.items() for p in kkp.destination_problems(name, d)]
+    if default not in destinations:
+        problems.append(f"defaultDestination {default or '(not set)'} is none of {', '.join(sorted(destinations))}")
+    expect(not problems, f"etcd backup destinations of Seed {seed.seed.name}",
+           expected="a defaultDestination naming a destination with endpoint, bucketName and credentials",
+           found="; ".join(problems))
+    wanted = profile.storage.s3_endpoint if profile.storage.backup_target == "s3" else None
+    if wanted:
+        endpoints = {str(d.get("endpoint", "")).rstrip("/") for d in destinations.values()}
+        expect(str(wanted).rstrip("/") in endpoints, f"Seed {seed.seed.name}",
+               expected=f"a destination with the profile's endpoint {wanted} (storage.s3_endpoint)",
+               found=f"endpoints {', '.join(sorted(endpoints))}")
+    for name, destination in destinations.items():
+        service = kkp.in_cluster_service(str(destination.get("endpoint", "")))
+        if service is not None:
+            store_is_running(reader, seed, name, service, evidence)
+
+
+def store_is_running(reader: ClusterReader, seed: SeedTarget, destination: str, service: tuple[str, str],
+                     evidence: Evidence) -> None:
+    """An in-cluster backup endpoint (MinIO): its workload is ready and every volume of it is bound."""
+    namespace, name = service
+    workloads = [w for kind in ("deployments", "statefulsets") for w in reader.list(kind, namespace=namespace)
+                 if facts.name(w) == name]
+    claims = reader.list("persistentvolumeclaims", namespace=namespace)
+    phases = {net.ref(c): (c.get("status") or {}).get("phase", "Pending") for c in claims}
+    evidence.attach(f"backup store {namespace}/{name}", {
+        "workloads": [f"{w.get('kind', '')} {net.ref(w)} {net.workload_summary(w)}" for w in workloads],
+        "volumes": phases})
+    expect(any(net.workload_ready(w) for w in workloads), f"backup destination {destination} of seed {seed}",
+           expected=f"a ready Deployment or StatefulSet {namespace}/{name} behind the in-cluster endpoint",
+           found="; ".join(f"{w.get('kind', '')} {net.ref(w)} {net.workload_summary(w)}" for w in workloads)
+           or "no such workload")
+    unbound = {ref: phase for ref, phase in phases.items() if phase != "Bound"}
+    expect(bool(phases) and not unbound, f"volumes of the backup store {namespace}/{name}",
+           expected="at least one PersistentVolumeClaim, all Bound",
+           found=", ".join(f"{ref}: {phase}" for ref, phase in unbound.items()) or "no volume (data on an emptyDir)")
+
+
+# Ensures user-cluster etcd runs on the fast class (etcd's fsync latency decides the control plane's).
+@pytest.mark.requirement("STORAGE-008")
+def test_user_cluster_etcd_uses_fast_class(clusters: Clusters, seed: SeedTarget, profile: Profile,
+                                           evidence: Evidence) -> None:
+    pvcs, default_class = claims_and_default(clusters(seed))
+    claims = kkp.user_cluster_etcd_claims(pvcs)
+    if not claims:
+        pytest.skip(f"seed {seed} runs no user cluster yet: their etcd volumes come with the first one")
+    evidence.attach("user-cluster etcd volumes", claims_summary(claims, default_class))
+    wrong = kkp.wrong_class_claims(claims, {profile.storage.fast_class}, default_class)
+    expect(not wrong, f"user-cluster etcd volumes of seed {seed}",
+           expected=f"storage class {profile.storage.fast_class} for every data-etcd claim in cluster-* namespaces",
+           found=", ".join(f"{ref}: {cls}" for ref, cls in sorted(wrong.items())))
+
+
+# Ensures Prometheus, Alertmanager, Loki and the user-cluster MLA stack write to the fast (or MLA) class.
+@pytest.mark.requirement("STORAGE-009")
+def test_monitoring_volumes_use_fast_class(clusters: Clusters, seed: SeedTarget, profile: Profile,
+                                           evidence: Evidence) -> None:
+    pvcs, default_class = claims_and_default(clusters(seed))
+    namespaces = [*kkp.SEED_MLA_NAMESPACES, *([kkp.USER_MLA_NAMESPACE] if seed.seed.mla else [])]
+    claims = kkp.namespace_claims(pvcs, namespaces)
+    if not claims:
+        pytest.skip(f"no monitoring, logging or MLA volume in seed {seed} yet (namespaces {', '.join(namespaces)}): "
+                    "they come with the seed-mla and usercluster-mla stacks")
+    evidence.attach("monitoring, logging and MLA volumes", claims_summary(claims, default_class))
+    allowed = {profile.storage.fast_class, *([profile.storage.mla_class] if profile.storage.mla_class else [])}
+    wrong = kkp.wrong_class_claims(claims, allowed, default_class)
+    expect(not wrong, f"monitoring, logging and MLA volumes of seed {seed}",
+           expected=f"storage class {' or '.join(sorted(allowed))} in namespaces {', '.join(namespaces)}",
+           found=", ".join(f"{ref}: {cls}" for ref, cls in sorted(wrong.items())))

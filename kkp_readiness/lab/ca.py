@@ -81,10 +81,10 @@ class Authority:
 
 @dataclass(frozen=True)
 class LeafFiles:
-    """A server certificate as written to disk.
+    """A server or client certificate as written to disk.
 
     ``cert`` is the leaf alone, ``fullchain`` the leaf followed by its issuing intermediate (what
-    a correctly configured server sends), ``key`` the unencrypted private key.
+    a correctly configured server, or client, sends), ``key`` the unencrypted private key.
     """
 
     cert: Path
@@ -202,12 +202,60 @@ class LabCA:
         """
         if not names:
             raise LabError("a leaf certificate needs at least one DNS name")
+        sans = x509.SubjectAlternativeName(
+            [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+        )
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+        return self._issue(
+            subject, ExtendedKeyUsageOID.SERVER_AUTH, sans, not_before, not_after, key_size, issuer, stem, directory
+        )
+
+    def issue_client(
+        self,
+        user: str,
+        groups: Sequence[str],
+        not_before: dt.datetime,
+        not_after: dt.datetime,
+        key_size: int = 2048,
+        issuer: Authority | None = None,
+        stem: str = "client",
+        directory: Path | None = None,
+    ) -> LeafFiles:
+        """Issue a TLS client certificate for a Kubernetes user and write it as ``<stem>.{crt,key}``.
+
+        kube-apiserver takes the user name from the subject CN and the groups from its O values,
+        and accepts only certificates for client authentication (extendedKeyUsage clientAuth), so
+        the certificate is built exactly that way. ``issuer`` defaults to this CA's intermediate.
+        """
+        if not user:
+            raise LabError("a client certificate needs a user name (its CN)")
+        subject = x509.Name(
+            [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group) for group in groups]
+            + [x509.NameAttribute(NameOID.COMMON_NAME, user)]
+        )
+        return self._issue(
+            subject, ExtendedKeyUsageOID.CLIENT_AUTH, None, not_before, not_after, key_size, issuer, stem, directory
+        )
+
+    def _issue(
+        self,
+        subject: x509.Name,
+        usage: x509.ObjectIdentifier,
+        sans: x509.SubjectAlternativeName | None,
+        not_before: dt.datetime,
+        not_after: dt.datetime,
+        key_size: int,
+        issuer: Authority | None,
+        stem: str,
+        directory: Path | None,
+    ) -> LeafFiles:
+        """Sign an end-entity certificate for ``usage`` and write it (server and client leaves share this)."""
         issuer = issuer or self.intermediate
         directory = Path(directory) if directory is not None else self.directory
         key = _new_key(key_size)
-        cert = (
+        builder = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .subject_name(subject)
             .issuer_name(issuer.name)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
@@ -228,20 +276,15 @@ class LabCA:
                 ),
                 critical=True,
             )
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
             )
-            .add_extension(
-                x509.SubjectAlternativeName(
-                    [x509.DNSName(n) for n in names]
-                    + [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
-                ),
-                critical=False,
-            )
-            .sign(issuer.key, hashes.SHA256())
         )
+        if sans is not None:
+            builder = builder.add_extension(sans, critical=False)
+        cert = builder.sign(issuer.key, hashes.SHA256())
         leaf = cert_pem(cert)
         chain = leaf if issuer.cert.subject == issuer.cert.issuer else leaf + cert_pem(issuer.cert)
         return LeafFiles(

@@ -33,6 +33,7 @@ from kkp_readiness.lab.topology import (
     DNS_ADDRESS,
     INGRESS_ADDRESS,
     NODEPORT_PROXY_ADDRESS,
+    OIDC_PROVIDER_NAME,
     SEED_DOMAIN,
     SEED_MLA_NAMES,
     require_loopback,
@@ -57,10 +58,11 @@ class DnsData:
 
 
 def healthy_dns_data() -> DnsData:
-    """The records of a healthy KKP site (see topology): two wildcards and the seed MLA names."""
+    """The records of a healthy KKP site (see topology): two wildcards, the seed MLA names and the own
+    OIDC provider (an explicit record, as a site has for a host outside KKP's names)."""
     return DnsData(
         wildcards={BASE_DOMAIN: INGRESS_ADDRESS, SEED_DOMAIN: NODEPORT_PROXY_ADDRESS},
-        hosts={name: INGRESS_ADDRESS for name in SEED_MLA_NAMES},
+        hosts={**{name: INGRESS_ADDRESS for name in SEED_MLA_NAMES}, OIDC_PROVIDER_NAME: INGRESS_ADDRESS},
     )
 
 

@@ -12,19 +12,24 @@ combined (the second would silently undo the first), everything else can.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from kkp_readiness.errors import LabError
 from kkp_readiness.lab.dns_part import DnsPlan
 from kkp_readiness.lab.ingress_part import LeafSpec, ServerBlock, TlsPlan
-from kkp_readiness.lab.kubeapi.cluster import RESTRICTED, KubePlan
+from kkp_readiness.lab.kubeapi.cluster import INSTALLATION_FIXTURE, RESTRICTED, Cluster, KubePlan
 from kkp_readiness.lab.topology import (
     BASE_DOMAIN,
     INGRESS_ADDRESS,
     INGRESS_NAMES,
+    OIDC_PROVIDER_NAME,
+    OIDC_REALM_PATH,
     SEED_DOMAIN,
     SEED_NAME,
     WRONG_ADDRESS,
@@ -50,6 +55,9 @@ class Fault:
     warns: tuple[str, ...] = ()
     #: What the fault changes; faults touching the same thing cannot be combined.
     touches: tuple[str, ...] = ()
+    #: Profile overrides (on top of the lab profile) under which the broken requirements apply at all,
+    #: e.g. the ACME issuer faults with ``certificates.source: cert-manager-acme``; empty: the lab profile.
+    shown_with: dict[str, Any] = field(default_factory=dict, compare=False)
     apply: Callable[[Any], None] = field(default=_no_change, repr=False, compare=False)
 
 
@@ -111,6 +119,27 @@ def _split(plan: TlsPlan) -> None:
 def _weak_key(plan: TlsPlan) -> None:
     plan.default.leaf.key_size = 1024
     plan.allow_weak_keys = True
+
+
+# --- identity providers (the OpenID Connect documents the ingress serves) ------------------------
+
+#: The profile overrides under which the own-provider faults show: the lab profile logs in through Dex, where
+#: AUTH-004 and AUTH-005 do not apply; this variant uses the lab's own provider sso.kkp.lab instead.
+OIDC_PROFILE: dict[str, Any] = {
+    "auth": {"provider": "oidc", "oidc_issuer": f"https://{OIDC_PROVIDER_NAME}:${{lab:ingress.https_port}}{OIDC_REALM_PATH}"}
+}
+
+
+def _dex_issuer_mismatch(plan: TlsPlan) -> None:
+    plan.identity.dex_issuer += "/"
+
+
+def _oidc_issuer_mismatch(plan: TlsPlan) -> None:
+    plan.identity.provider_issuer = plan.identity.provider_issuer.replace("https://", "http://", 1)
+
+
+def _oidc_no_signing_keys(plan: TlsPlan) -> None:
+    plan.identity.provider_key_uses = tuple(use for use in plan.identity.provider_key_uses if use != "sig")
 
 
 # --- Kubernetes API -------------------------------------------------------------------------------
@@ -308,18 +337,108 @@ def _no_metallb(plan: KubePlan) -> None:
 
 
 def _seed_tunneling(plan: KubePlan) -> None:
-    plan.cluster.objects.append({
-        "apiVersion": "kubermatic.k8c.io/v1",
-        "kind": "Seed",
-        "metadata": {"name": SEED_NAME, "namespace": "kubermatic"},
-        "spec": {
-            "country": "DE",
-            "location": "Lab",
-            "kubeconfig": {"name": "kubeconfig-seed", "namespace": "kubermatic"},
-            "datacenters": {},
-            "exposeStrategy": "Tunneling",
-        },
-    })
+    plan.cluster.find("Seed", SEED_NAME, KKP_NAMESPACE)["spec"]["exposeStrategy"] = "Tunneling"
+
+
+# --- what the KKP installer deployed (kkp-installation.yaml) --------------------------------------
+
+KKP_NAMESPACE = "kubermatic"
+#: The profile overrides under which the ACME issuer faults show (the lab profile uses its own CA).
+ACME_PROFILE: dict[str, Any] = {"certificates": {"source": "cert-manager-acme"}}
+USER_CLUSTER_NAMESPACE = "cluster-lab7x2kq9"
+
+
+def _not_ready(workload: dict[str, Any], ready: int = 0) -> None:
+    status = workload["status"]
+    status.update(readyReplicas=ready, availableReplicas=ready)
+    status["unavailableReplicas"] = int(status.get("replicas", 1)) - ready
+
+
+def _csi_driver_missing(plan: KubePlan) -> None:
+    """The vSphere CSI driver was never deployed: no CSIDriver, no node registrations, no controller."""
+    cluster = plan.cluster
+    cluster.remove("CSIDriver", "csi.vsphere.vmware.com")
+    for csi_node in cluster.of_kind("CSINode"):
+        csi_node["spec"]["drivers"] = []
+    cluster.remove_where(lambda o: o.get("kind") in ("Deployment", "ReplicaSet", "Pod")
+                         and o["metadata"]["name"].startswith("vsphere-csi-controller"))
+    cluster.controllers["volume_binder"] = False
+
+
+def _no_backup_destination(plan: KubePlan) -> None:
+    del plan.cluster.find("Seed", SEED_NAME, KKP_NAMESPACE)["spec"]["etcdBackupRestore"]
+
+
+def _backup_store_down(plan: KubePlan) -> None:
+    _not_ready(plan.cluster.find("Deployment", "minio", "minio"))
+    claim = plan.cluster.find("PersistentVolumeClaim", "minio-data", "minio")
+    claim["status"] = {"phase": "Pending"}
+
+
+def _etcd_on_default_class(plan: KubePlan) -> None:
+    claim = plan.cluster.find("PersistentVolumeClaim", "data-etcd-1", USER_CLUSTER_NAMESPACE)
+    claim["spec"]["storageClassName"] = "standard"
+
+
+def _prometheus_without_class(plan: KubePlan) -> None:
+    del plan.cluster.find("PersistentVolumeClaim", "db-prometheus-0", "monitoring")["spec"]["storageClassName"]
+
+
+def _issuer_not_ready(plan: KubePlan) -> None:
+    issuer = plan.cluster.find("ClusterIssuer", "letsencrypt-prod")
+    issuer["status"] = {"conditions": [{
+        "type": "Ready", "status": "False", "reason": "ErrRegisterACMEAccount",
+        "message": "Failed to register ACME account: Get \"https://acme-v02.api.letsencrypt.org/directory\": "
+                   "dial tcp: lookup acme-v02.api.letsencrypt.org: i/o timeout",
+        "lastTransitionTime": "2025-06-02T08:05:00Z", "observedGeneration": 1}]}
+
+
+def _acme_http01(plan: KubePlan) -> None:
+    acme = plan.cluster.find("ClusterIssuer", "letsencrypt-prod")["spec"]["acme"]
+    acme["solvers"] = [{"http01": {"ingress": {"ingressClassName": "nginx"}}}]
+
+
+def _ca_bundle_unrelated(plan: KubePlan) -> None:
+    plan.kkp_ca_bundle = "unrelated"
+
+
+def _dex_not_ready(plan: KubePlan) -> None:
+    _not_ready(plan.cluster.find("Deployment", "dex", "dex"))
+
+
+def _dex_without_connector(plan: KubePlan) -> None:
+    secret = plan.cluster.find("Secret", "dex", "dex")
+    config = yaml.safe_load(base64.b64decode(secret["data"]["config.yaml"]))
+    config["connectors"] = []
+    config["enablePasswordDB"] = False
+    secret["data"]["config.yaml"] = base64.b64encode(yaml.safe_dump(config).encode()).decode()
+
+
+def _not_kubeone(plan: KubePlan) -> None:
+    for node in plan.cluster.of_kind("Node"):
+        _node_labels(node).pop("v1.kubeone.io/operating-system", None)
+
+
+def _unsupported_os(plan: KubePlan) -> None:
+    plan.cluster.find("Node", "worker-1")["status"]["nodeInfo"]["osImage"] = "CentOS Linux 7 (Core)"
+
+
+def _kkp_not_installed(plan: KubePlan) -> None:
+    """The cluster as handed over for the installation: nothing of kkp-installation.yaml in it."""
+    installed = Cluster.read_fixture(INSTALLATION_FIXTURE)
+    ours = {_identity(o) for o in installed.get("objects") or ()}
+    plan.cluster.remove_where(lambda o: _identity(o) in ours)
+    kinds = {(r["apiVersion"], r["kind"]) for r in installed.get("resources") or ()}
+    plan.cluster.resources = [r for r in plan.cluster.resources if (r.api_version, r.kind) not in kinds]
+
+
+def _identity(obj: dict[str, Any]) -> tuple[str, str | None, str]:
+    meta = obj.get("metadata") or {}
+    return obj.get("kind", ""), meta.get("namespace"), meta.get("name", "")
+
+
+def _mla_node_untainted(plan: KubePlan) -> None:
+    plan.cluster.find("Node", "worker-3")["spec"].pop("taints", None)
 
 
 _ALL = (
@@ -370,7 +489,7 @@ _ALL = (
         "cert-expired",
         "ingress",
         "The ingress certificate expired 10 days ago.",
-        breaks=("CERT-004",),
+        breaks=("CERT-004", "AUTH-003"),  # Dex under kkp.lab/dex is served with it: no verified HTTPS
         warns=("CERT-005",),  # no validity left is also below the renewal window
         touches=("cert:validity",),
         apply=_expired,
@@ -389,7 +508,8 @@ _ALL = (
         "ingress",
         "The ingress certificate and its intermediate come from an unrelated root CA that is not "
         "in the CA bundle.",
-        breaks=("CERT-001",),
+        # Dex under kkp.lab/dex is served with it (no verified HTTPS), and KKP's CA bundle does not anchor it.
+        breaks=("CERT-001", "CERT-103", "AUTH-003"),
         touches=("cert:issuer",),
         apply=_untrusted_ca,
     ),
@@ -414,9 +534,38 @@ _ALL = (
         "cert-weak-key",
         "ingress",
         "The ingress certificate has a 1024-bit RSA key.",
-        breaks=("CERT-007",),
+        breaks=("CERT-007", "AUTH-003"),  # a client's default security level rejects it, for Dex too
         touches=("cert:key",),
         apply=_weak_key,
+    ),
+    Fault(
+        "dex-issuer-mismatch",
+        "ingress",
+        "Dex's discovery document under kkp.lab/dex declares its issuer with a trailing slash "
+        "(https://kkp.lab:<port>/dex/), unlike the issuer KKP uses.",
+        breaks=("AUTH-003",),
+        touches=("oidc:dex-issuer",),
+        apply=_dex_issuer_mismatch,
+    ),
+    Fault(
+        "oidc-issuer-mismatch",
+        "ingress",
+        "The own OIDC provider sso.kkp.lab declares the issuer http://sso.kkp.lab:<port>/realms/kkp (a "
+        "proxy that hides https) while its endpoints and KKP use https.",
+        breaks=("AUTH-004",),
+        touches=("oidc:provider-issuer",),
+        shown_with=OIDC_PROFILE,
+        apply=_oidc_issuer_mismatch,
+    ),
+    Fault(
+        "oidc-no-signing-keys",
+        "ingress",
+        "The own OIDC provider's JWK set holds only its encryption key (use enc): no key to verify ID "
+        "tokens with.",
+        breaks=("AUTH-005",),
+        touches=("oidc:provider-keys",),
+        shown_with=OIDC_PROFILE,
+        apply=_oidc_no_signing_keys,
     ),
     Fault(
         "kube-node-not-ready",
@@ -620,8 +769,127 @@ _ALL = (
         "kubeapi",
         "KKP's Seed object seed sets spec.exposeStrategy Tunneling while the profile plans NodePort.",
         breaks=("NET-004",),
-        touches=("kube:kkp-seed",),
+        touches=("kube:kkp-seed:expose-strategy",),
         apply=_seed_tunneling,
+    ),
+    Fault(
+        "kube-csi-driver-missing",
+        "kubeapi",
+        "The vSphere CSI driver is not deployed (no CSIDriver, no node registration, no controller) although "
+        "every storage class names it: new PersistentVolumeClaims stay Pending.",
+        breaks=("INFRA-007", "STORAGE-010"),
+        touches=("kube:csi-driver", "kube:volume-binder"),
+        apply=_csi_driver_missing,
+    ),
+    Fault(
+        "kube-no-backup-destination",
+        "kubeapi",
+        "KKP's Seed object seed has no spec.etcdBackupRestore: user-cluster etcd snapshots go nowhere.",
+        breaks=("STORAGE-007",),
+        touches=("kube:kkp-seed:backup",),
+        apply=_no_backup_destination,
+    ),
+    Fault(
+        "kube-backup-store-down",
+        "kubeapi",
+        "The in-cluster MinIO the Seed's backup destination points at is 0/1 ready and its volume minio-data "
+        "is Pending.",
+        breaks=("STORAGE-007",),
+        touches=("kube:minio",),
+        apply=_backup_store_down,
+    ),
+    Fault(
+        "kube-etcd-on-default-class",
+        "kubeapi",
+        "The etcd volume data-etcd-1 of user cluster lab7x2kq9 was created with the class standard.",
+        breaks=("STORAGE-008",),
+        touches=("kube:user-cluster-etcd",),
+        apply=_etcd_on_default_class,
+    ),
+    Fault(
+        "kube-prometheus-without-class",
+        "kubeapi",
+        "Prometheus' volume monitoring/db-prometheus-0 names no storage class and gets the default class standard.",
+        breaks=("STORAGE-009",),
+        touches=("kube:monitoring-volumes",),
+        apply=_prometheus_without_class,
+    ),
+    Fault(
+        "kube-issuer-not-ready",
+        "kubeapi",
+        "The ClusterIssuer letsencrypt-prod is Ready=False (ErrRegisterACMEAccount: the ACME server is unreachable).",
+        breaks=("CERT-101",),
+        touches=("kube:cluster-issuer:status",),
+        shown_with=ACME_PROFILE,
+        apply=_issuer_not_ready,
+    ),
+    Fault(
+        "kube-acme-http01",
+        "kubeapi",
+        "The ClusterIssuer letsencrypt-prod solves challenges by HTTP01 only, which cannot reach a private ingress.",
+        breaks=("CERT-102",),
+        touches=("kube:cluster-issuer:solvers",),
+        shown_with=ACME_PROFILE,
+        apply=_acme_http01,
+    ),
+    Fault(
+        "kube-ca-bundle-unrelated",
+        "kubeapi",
+        "KKP's CA bundle (ConfigMap kubermatic/ca-bundle) holds another CA than the one that issued the ingress "
+        "certificate.",
+        breaks=("CERT-103",),
+        touches=("kube:kkp-ca-bundle",),
+        apply=_ca_bundle_unrelated,
+    ),
+    Fault(
+        "kube-dex-not-ready",
+        "kubeapi",
+        "The Dex Deployment dex/dex has 0 of 2 replicas ready.",
+        breaks=("AUTH-001",),
+        touches=("kube:dex-deployment",),
+        apply=_dex_not_ready,
+    ),
+    Fault(
+        "kube-dex-no-connector",
+        "kubeapi",
+        "Dex's configuration (Secret dex/dex) has no connector and no static passwords: nobody can log in.",
+        breaks=("AUTH-002",),
+        touches=("kube:dex-configuration",),
+        apply=_dex_without_connector,
+    ),
+    Fault(
+        "kube-not-kubeone",
+        "kubeapi",
+        "No node carries KubeOne's label v1.kubeone.io/operating-system (the seed was set up by other means).",
+        warns=("SEED-001",),
+        touches=("kube:node-kubeone-label",),
+        apply=_not_kubeone,
+    ),
+    Fault(
+        "kube-unsupported-os",
+        "kubeapi",
+        "worker-1 runs CentOS Linux 7, which KubeOne 1.9 no longer supports.",
+        breaks=("SEED-002",),
+        touches=("kube:node-os:worker-1",),
+        apply=_unsupported_os,
+    ),
+    Fault(
+        "kube-kkp-not-installed",
+        "kubeapi",
+        "The cluster before the KKP installer ran: no KKP objects, Dex, ClusterIssuer, MinIO, monitoring or user "
+        "clusters (checks of what the installer deploys are not applicable yet).",
+        touches=("kube:kkp-installation", "kube:kkp-seed:expose-strategy", "kube:kkp-seed:backup", "kube:minio",
+                 "kube:user-cluster-etcd", "kube:monitoring-volumes", "kube:cluster-issuer:status",
+                 "kube:cluster-issuer:solvers", "kube:kkp-ca-bundle", "kube:dex-deployment", "kube:dex-configuration"),
+        apply=_kkp_not_installed,
+    ),
+    Fault(
+        "kube-mla-node-untainted",
+        "kubeapi",
+        "The MLA node worker-3 is labelled for MLA but not tainted: any workload may land on it.",
+        warns=("PERF-009",),
+        touches=("kube:mla-node-taint",),
+        apply=_mla_node_untainted,
     ),
 )
 

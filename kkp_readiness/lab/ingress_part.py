@@ -9,20 +9,38 @@ Healthy: one certificate for ``kkp.lab`` and ``*.kkp.lab`` issued by the lab int
 with that intermediate (full chain, without the root) for every SNI name. Faults edit the
 ``TlsPlan`` (names, validity, key size, issuing CA, chain, extra server blocks) before anything is
 issued or written.
+
+NGINX also serves the OpenID Connect documents the AUTH checks read, as static JSON files: Dex's
+discovery document under ``kkp.lab/dex`` (KKP's Dex ingress), and an own provider (a Keycloak
+stand-in) on ``sso.kkp.lab`` with its own certificate: discovery document and a JWK set with real
+RSA public keys (the private halves are never kept; nothing is signed). Faults edit the
+``IdentityPlan`` (declared issuers, published keys).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from kkp_readiness.lab.ca import LabCA, LeafFiles, utcnow
 from kkp_readiness.lab.part import LabContext, Part
 from kkp_readiness.lab.process import Daemon, free_port
-from kkp_readiness.lab.topology import BASE_DOMAIN, INGRESS_ADDRESS, require_loopback
+from kkp_readiness.lab.topology import (
+    BASE_DOMAIN,
+    INGRESS_ADDRESS,
+    OIDC_PROVIDER_NAME,
+    OIDC_REALM_PATH,
+    require_loopback,
+)
+from kkp_readiness.oidc import DEX_PATH, WELL_KNOWN
 from kkp_readiness.probes.tls import fetch_presented_chain
 
 NGINX = "/usr/sbin/nginx"
@@ -52,6 +70,26 @@ class ServerBlock:
     full_chain: bool = True
 
 
+#: Keycloak's paths below a realm, for the own provider's documents.
+OIDC_PROTOCOL_PATH = "/protocol/openid-connect"
+
+
+@dataclass
+class IdentityPlan:
+    """The OpenID Connect documents NGINX serves; faults edit them before they are written.
+
+    Issuers are templates: ``{port}`` becomes the HTTPS port NGINX listens on, known only at launch
+    (the lab's port is not 443, so it is part of every issuer, as on a site whose ingress uses another
+    port). Healthy, each document declares exactly the URL it is served under.
+    """
+
+    dex_issuer: str = f"https://{BASE_DOMAIN}:{{port}}{DEX_PATH}"
+    provider_issuer: str = f"https://{OIDC_PROVIDER_NAME}:{{port}}{OIDC_REALM_PATH}"
+    #: The ``use`` of each key in the provider's JWK set: like Keycloak's default realm keys, one
+    #: signing key (RS256) and one encryption key (RSA-OAEP).
+    provider_key_uses: tuple[str, ...] = ("sig", "enc")
+
+
 @dataclass
 class TlsPlan:
     """Everything the ingress serves; faults edit it before certificates are issued."""
@@ -60,9 +98,78 @@ class TlsPlan:
     extra: list[ServerBlock] = field(default_factory=list)
     #: Lower OpenSSL's security level so that NGINX accepts weak keys (cert-weak-key).
     allow_weak_keys: bool = False
+    #: The own OIDC provider's server: its own certificate, so that the ingress certificate faults do not
+    #: reach it (an own provider is rarely served with KKP's certificate).
+    provider: ServerBlock = field(
+        default_factory=lambda: ServerBlock(OIDC_PROVIDER_NAME, LeafSpec(names=(OIDC_PROVIDER_NAME,)))
+    )
+    identity: IdentityPlan = field(default_factory=IdentityPlan)
 
     def blocks(self) -> list[ServerBlock]:
-        return [self.default, *self.extra]
+        return [self.default, *self.extra, self.provider]
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64url_uint(value: int) -> str:
+    return _b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+
+
+def rsa_jwk(key: rsa.RSAPublicKey, use: str) -> dict[str, str]:
+    """The public JWK of ``key`` (RFC 7517/7518), its ``kid`` the RFC 7638 thumbprint as providers use."""
+    numbers = key.public_numbers()
+    members = {"e": _b64url_uint(numbers.e), "kty": "RSA", "n": _b64url_uint(numbers.n)}
+    thumbprint = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest()
+    alg = "RS256" if use == "sig" else "RSA-OAEP"
+    return {"kid": _b64url(thumbprint), "kty": "RSA", "alg": alg, "use": use, **members}
+
+
+def new_jwks(uses: tuple[str, ...]) -> dict[str, list[dict[str, str]]]:
+    """A JWK set with one fresh 2048-bit RSA public key per ``use``; the private keys are dropped at once."""
+    return {"keys": [rsa_jwk(rsa.generate_private_key(65537, 2048).public_key(), use) for use in uses]}
+
+
+def _discovery(issuer: str, base: str, authorization: str, token: str, jwks: str, userinfo: str) -> dict[str, Any]:
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": base + authorization,
+        "token_endpoint": base + token,
+        "jwks_uri": base + jwks,
+        "userinfo_endpoint": base + userinfo,
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": ["openid", "email", "groups", "profile", "offline_access"],
+    }
+
+
+def oidc_documents(
+    plan: IdentityPlan, port: int, dex_jwks: dict[str, Any], provider_jwks: dict[str, Any]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """server name (``_`` = the default server, which answers ``kkp.lab``) -> {exact path: JSON document}.
+
+    Endpoints are always the URLs the documents are really served under; only the declared issuers
+    come from the plan, so that an issuer fault breaks the issuer and nothing else.
+    """
+    dex_base = f"https://{BASE_DOMAIN}:{port}{DEX_PATH}"
+    realm = f"https://{OIDC_PROVIDER_NAME}:{port}{OIDC_REALM_PATH}"
+    protocol = f"{OIDC_REALM_PATH}{OIDC_PROTOCOL_PATH}"
+    return {
+        "_": {
+            f"{DEX_PATH}{WELL_KNOWN}": _discovery(plan.dex_issuer.format(port=port), dex_base,
+                                                  "/auth", "/token", "/keys", "/userinfo"),
+            f"{DEX_PATH}/keys": dex_jwks,
+        },
+        OIDC_PROVIDER_NAME: {
+            f"{OIDC_REALM_PATH}{WELL_KNOWN}": _discovery(plan.provider_issuer.format(port=port), realm,
+                                                         f"{OIDC_PROTOCOL_PATH}/auth", f"{OIDC_PROTOCOL_PATH}/token",
+                                                         f"{OIDC_PROTOCOL_PATH}/certs",
+                                                         f"{OIDC_PROTOCOL_PATH}/userinfo"),
+            f"{protocol}/certs": provider_jwks,
+        },
+    }
 
 
 def handshake(port: int, server_name: str = BASE_DOMAIN, timeout: float = 1.0) -> bool:
@@ -76,9 +183,18 @@ def handshake(port: int, server_name: str = BASE_DOMAIN, timeout: float = 1.0) -
 
 
 def render_nginx_conf(
-    directory: Path, port: int, blocks: list[tuple[ServerBlock, LeafFiles]], allow_weak: bool, as_root: bool
+    directory: Path,
+    port: int,
+    blocks: list[tuple[ServerBlock, LeafFiles]],
+    allow_weak: bool,
+    as_root: bool,
+    documents: dict[str, dict[str, Path]] | None = None,
 ) -> str:
-    """nginx.conf listening only on ``INGRESS_ADDRESS:port`` with every path inside ``directory``."""
+    """nginx.conf listening only on ``INGRESS_ADDRESS:port`` with every path inside ``directory``.
+
+    ``documents`` maps a server name to {exact request path: JSON file} that server answers with.
+    """
+    documents = documents or {}
     address = require_loopback(INGRESS_ADDRESS)
     tmp = directory / "tmp"
     logs = directory / "logs"
@@ -114,8 +230,10 @@ def render_nginx_conf(
             f"        ssl_certificate {certificate};",
             f"        ssl_certificate_key {files.key};",
             '        location / { return 200 "kkp lab ingress: $host\\n"; }',
-            "    }",
         ]
+        for path, file in sorted(documents.get(block.server_name, {}).items()):
+            lines.append(f"        location = {path} {{ default_type application/json; alias {file}; }}")
+        lines.append("    }")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -133,7 +251,8 @@ class IngressPart(Part):
         for sub in ("logs", "tmp", "certs"):
             (directory / sub).mkdir(exist_ok=True)
         issued = self._issue(ctx, directory / "certs", plan)
-        daemon = self.launch(lambda: self._nginx(ctx, directory, plan, issued))
+        keys = (new_jwks(("sig",)), new_jwks(plan.identity.provider_key_uses))
+        daemon = self.launch(lambda: self._nginx(ctx, directory, plan, issued, keys))
         self.state = {
             "address": INGRESS_ADDRESS,
             "https_port": daemon.port,
@@ -165,11 +284,17 @@ class IngressPart(Part):
         return issued
 
     def _nginx(
-        self, ctx: LabContext, directory: Path, plan: TlsPlan, issued: list[tuple[ServerBlock, LeafFiles]]
+        self,
+        ctx: LabContext,
+        directory: Path,
+        plan: TlsPlan,
+        issued: list[tuple[ServerBlock, LeafFiles]],
+        keys: tuple[dict[str, Any], dict[str, Any]],
     ) -> tuple[Daemon, Callable[[], bool]]:
         port = free_port(INGRESS_ADDRESS, udp=False)
+        documents = self._write_documents(directory / "oidc", oidc_documents(plan.identity, port, *keys))
         conf = directory / "nginx.conf"
-        conf.write_text(render_nginx_conf(directory, port, issued, plan.allow_weak_keys, ctx.as_root))
+        conf.write_text(render_nginx_conf(directory, port, issued, plan.allow_weak_keys, ctx.as_root, documents))
         error_log = directory / "logs" / "error.log"
         argv = [NGINX, "-p", f"{directory}/", "-c", str(conf), "-e", str(error_log), "-g", "daemon off;"]
         daemon = Daemon(
@@ -181,6 +306,21 @@ class IngressPart(Part):
             port=port,
         )
         return daemon, lambda: handshake(port)
+
+    @staticmethod
+    def _write_documents(
+        directory: Path, documents: dict[str, dict[str, dict[str, Any]]]
+    ) -> dict[str, dict[str, Path]]:
+        """Write each document as a JSON file (the issuers carry the port, so once per launch attempt)."""
+        directory.mkdir(exist_ok=True)
+        files: dict[str, dict[str, Path]] = {}
+        for server, by_path in documents.items():
+            for path, document in by_path.items():
+                stem = ("default" if server == "_" else server) + path.replace("/", "_").replace(".", "-")
+                file = directory / f"{stem}.json"
+                file.write_text(json.dumps(document, indent=2) + "\n")
+                files.setdefault(server, {})[path] = file
+        return files
 
     def answering(self) -> bool:
         return handshake(int(self.state["https_port"]), timeout=0.5)

@@ -30,6 +30,12 @@ KUBEAPI_NAME = f"kubernetes.{BASE_DOMAIN}"
 #: The context (and cluster) name in the lab's kubeconfigs.
 KUBE_CONTEXT = "kkp-lab"
 
+#: The own OpenID Connect provider (a Keycloak stand-in, for profiles with ``auth.provider: oidc``): NGINX on
+#: the ingress address serves it under its own name and certificate, its issuer is
+#: ``https://sso.kkp.lab:<ingress https port>/realms/kkp``. Dex is served under ``BASE_DOMAIN`` at ``/dex``.
+OIDC_PROVIDER_NAME = f"sso.{BASE_DOMAIN}"
+OIDC_REALM_PATH = "/realms/kkp"
+
 #: Services published through the master ingress as ``<service>.kkp.lab``.
 INGRESS_SERVICES = ("grafana", "prometheus", "alertmanager")
 #: Seed MLA services published through the ingress as ``<service>.seed.kkp.lab``.

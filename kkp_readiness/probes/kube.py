@@ -16,8 +16,11 @@ and resource that were needed and ends only the checks that need them.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +48,10 @@ _RESOURCES: dict[str, tuple[str, str, str, bool]] = {
     "pods": ("", "CoreV1Api", "list_pod_for_all_namespaces", True),
     "services": ("", "CoreV1Api", "list_service_for_all_namespaces", True),
     "persistentvolumeclaims": ("", "CoreV1Api", "list_persistent_volume_claim_for_all_namespaces", True),
+    "configmaps": ("", "CoreV1Api", "list_config_map_for_all_namespaces", True),
     "storageclasses": ("storage.k8s.io", "StorageV1Api", "list_storage_class", False),
+    "csidrivers": ("storage.k8s.io", "StorageV1Api", "list_csi_driver", False),
+    "csinodes": ("storage.k8s.io", "StorageV1Api", "list_csi_node", False),
     "daemonsets": ("apps", "AppsV1Api", "list_daemon_set_for_all_namespaces", True),
     "deployments": ("apps", "AppsV1Api", "list_deployment_for_all_namespaces", True),
     "statefulsets": ("apps", "AppsV1Api", "list_stateful_set_for_all_namespaces", True),
@@ -54,6 +60,7 @@ _NAMESPACED_METHODS = {
     "pods": "list_namespaced_pod",
     "services": "list_namespaced_service",
     "persistentvolumeclaims": "list_namespaced_persistent_volume_claim",
+    "configmaps": "list_namespaced_config_map",
     "daemonsets": "list_namespaced_daemon_set",
     "deployments": "list_namespaced_deployment",
     "statefulsets": "list_namespaced_stateful_set",
@@ -87,19 +94,23 @@ class ClusterReader:
         from kubernetes.config.config_exception import ConfigException
 
         try:
+            configuration = client.Configuration()
             if self.access.kubeconfig is None:
-                configuration = client.Configuration()
                 config.load_incluster_config(client_configuration=configuration)
-                api_client = client.ApiClient(configuration)
             else:
                 path = os.path.expanduser(self.access.kubeconfig)
-                api_client = config.new_client_from_config(
-                    config_file=path, context=self.access.context, persist_config=False
-                )
+                with _exec_plugin_errors() as plugin_errors:
+                    config.load_kube_config(config_file=path, context=self.access.context,
+                                            client_configuration=configuration, persist_config=False)
+                if plugin_errors:
+                    raise ConfigException(f"its exec credential plugin failed: {plugin_errors[-1]}")
         except (ConfigException, OSError, ValueError, TypeError) as exc:
             self._failure = KubeProbeError(f"cannot use {self.access.describe()}: {exc}")
             raise self._failure from None
-        api_client.configuration.retries = 1  # one retry, not urllib3's three, on a dead server
+        # One retry, not urllib3's three, on a dead server; set before the client builds its pool,
+        # which copies the value.
+        configuration.retries = 1
+        api_client = client.ApiClient(configuration)
         if not api_client.configuration.verify_ssl:
             self._failure = KubeProbeError(
                 f"{self.access.describe()} disables TLS verification (insecure-skip-tls-verify); "
@@ -131,10 +142,17 @@ class ClusterReader:
                 ) from None
             raise KubeProbeError(f"{verb} {qualified} failed with HTTP {exc.status}: {reason}") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            self._failure = KubeProbeError(
-                f"the API server {self.server} of {self.access.describe()} is unreachable: "
-                f"{_short(exc)}; no cluster check can run"
-            )
+            if _is_tls_failure(exc):
+                self._failure = KubeProbeError(
+                    f"the TLS handshake with the API server {self.server} of {self.access.describe()} failed: "
+                    f"{_short(exc)}; check the kubeconfig's certificate-authority and client certificate; "
+                    "no cluster check can run"
+                )
+            else:
+                self._failure = KubeProbeError(
+                    f"the API server {self.server} of {self.access.describe()} is unreachable: "
+                    f"{_short(exc)}; no cluster check can run"
+                )
             raise self._failure from None
 
     def _serialize(self, value: Any) -> Any:
@@ -209,6 +227,75 @@ class ClusterReader:
         return self._cache[key]
 
 
+    def _read_key(self, kind: str, namespace: str, name: str, key: str) -> str | None:
+        """The text under ``key`` of one Secret or ConfigMap, ``None`` when the object or key does not exist.
+
+        Only for derived documents (:data:`DOCUMENTS`): the caller keeps what it needs and drops
+        the text, which is never cached, logged or written (a Secret's value stays in this call).
+        """
+        import base64
+
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        api = client.CoreV1Api(self._client())
+        read = api.read_namespaced_secret if kind == "Secret" else api.read_namespaced_config_map
+
+        def fetch(**kwargs: Any) -> Any:
+            try:
+                return read(name, namespace, **kwargs)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+
+        found = self._call("get", "secrets" if kind == "Secret" else "configmaps", "", fetch)
+        data = (getattr(found, "data", None) or {}) if found is not None else {}
+        if key not in data:
+            return None
+        return base64.b64decode(data[key]).decode("utf-8", "replace") if kind == "Secret" else data[key]
+
+    def document(self, name: str) -> Any:
+        """A derived, secret-free document (:data:`DOCUMENTS`), as ``collect`` saves it."""
+        key = ("document", name)
+        if key not in self._cache:
+            self._cache[key] = DOCUMENTS[name](self)
+        return self._cache[key]
+
+
+def _dex_configuration(reader: ClusterReader) -> Any:
+    from kkp_readiness import dex_config
+
+    return dex_config.read(reader._read_key)
+
+
+#: Documents computed from objects the suite may read but never store (Secrets): name -> how.
+DOCUMENTS: dict[str, Callable[[ClusterReader], Any]] = {"dex-configuration": _dex_configuration}
+
+
+@contextlib.contextmanager
+def _exec_plugin_errors() -> Iterator[list[str]]:
+    """Collect what the ``kubernetes`` client logs, instead of raising, when an exec credential plugin fails.
+
+    Its kubeconfig loader catches the plugin's error (non-zero exit, output that is no
+    ExecCredential, missing command), logs it and goes on without credentials: the API server's 401
+    would then hide the cause. Only that loader function's records of this thread are taken.
+    """
+    errors: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.funcName == "_load_from_exec_plugin" and record.thread == threading.get_ident():
+                errors.append(record.getMessage().removeprefix("exec: "))
+
+    handler = Collect(logging.ERROR)
+    logging.getLogger().addHandler(handler)
+    try:
+        yield errors
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
 def _status_message(exc: Any) -> str:
     """The ``message`` of the API's Status object, else the HTTP reason."""
     import json
@@ -218,6 +305,22 @@ def _status_message(exc: Any) -> str:
     except (TypeError, ValueError):
         body = {}
     return str(body.get("message") or exc.reason or exc.status)
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    """Whether a connection failed in the TLS handshake (a certificate refused either way), not before it."""
+    import ssl
+
+    import urllib3
+
+    seen: Any = exc
+    for _ in range(10):  # urllib3 nests the cause a few levels deep; never loop on a cycle
+        if not isinstance(seen, BaseException):
+            return False
+        if isinstance(seen, (ssl.SSLError, urllib3.exceptions.SSLError)):
+            return True
+        seen = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+    return False
 
 
 def _short(exc: BaseException) -> str:

@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 
+from kkp_readiness.catalogue import load_catalogue
 from kkp_readiness.lab import FAULTS, Fault, Lab
 from kkp_readiness.lab.kubeapi.cluster import KubePlan
-from kkp_readiness.lab.kubeapi.resources import parse_custom
 from tests.conftest import PROJECT_ROOT, run_suite
 
 # The whole suite, active checks included (the lab is ours): a fault must break its requirements and nothing else.
 SELECT: tuple[str, ...] = ("--active",)
-IMPLEMENTED_SECTIONS = ("DNS", "CERT", "INFRA", "STORAGE", "LB", "NET")
+#: Every section: verdicts() keeps the requirements that have checks, whatever their section.
+IMPLEMENTED_SECTIONS = tuple(section.id for section in load_catalogue().sections)
 #: Implemented requirements the lab profile does not call for (the catalogue's applies_to): skipped there,
-#: proven with a profile that does (test_konnectivity_for_remote_workers).
-NOT_APPLICABLE_IN_LAB = {"NET-005"}
+#: proven with a profile that does (test_konnectivity_for_remote_workers, the faults' shown_with profiles).
+NOT_APPLICABLE_IN_LAB = {"NET-005", "CERT-101", "CERT-102", "AUTH-004", "AUTH-005"}
+#: What the KKP installer deploys: not applicable before it ran (the kube-kkp-not-installed lab).
+INSTALLED_BY_KKP = {"STORAGE-007", "STORAGE-008", "STORAGE-009", "CERT-103", "AUTH-001", "AUTH-002"}
+
+
+def fault_profile(fault: Fault, directory: Path) -> str:
+    """The lab profile, or a variant with the fault's ``shown_with`` overrides (where its requirements apply)."""
+    if not fault.shown_with:
+        return "lab"
+    profile = directory / f"lab-{fault.name}.yaml"
+    profile.write_text(yaml.safe_dump({"extends": str(PROJECT_ROOT / "profiles" / "lab.yaml"),
+                                       "name": f"lab-{fault.name}", **fault.shown_with}))
+    return str(profile)
 
 
 def test_healthy_lab_passes_every_requirement(healthy_lab, tmp_path) -> None:
@@ -33,12 +48,24 @@ def test_healthy_lab_passes_every_requirement(healthy_lab, tmp_path) -> None:
 
 
 FINDING_FAULTS = [name for name, fault in FAULTS.items() if fault.breaks or fault.warns]
+#: One fault per distinct shown_with profile: the healthy lab must pass what those faults break under it.
+VARIANT_FAULTS = list({yaml.safe_dump(f.shown_with): name for name, f in FAULTS.items() if f.shown_with}.values())
+
+
+@pytest.mark.parametrize("fault", VARIANT_FAULTS)
+def test_healthy_lab_passes_under_the_variant_profiles(fault: str, healthy_lab, tmp_path) -> None:
+    variant = fault_profile(FAULTS[fault], tmp_path)
+    shown = {rid for f in FAULTS.values() if f.shown_with == FAULTS[fault].shown_with for rid in (*f.breaks, *f.warns)}
+    run = run_suite(healthy_lab.workdir, tmp_path / "reports", "-m", "not active", profile=variant)
+    verdicts = run.verdicts(IMPLEMENTED_SECTIONS)
+    assert {rid: verdicts.get(rid) for rid in shown} == dict.fromkeys(shown, "pass"), run.output[-4000:]
+    assert not {k for k, v in verdicts.items() if v not in ("pass", "skip")}, run.output[-4000:]
 
 
 @pytest.mark.parametrize("fault", FINDING_FAULTS)
 def test_fault_fails_exactly_its_requirement(fault: str, tmp_path, kkp_lab_factory) -> None:
     lab = kkp_lab_factory([fault])
-    run = run_suite(lab.workdir, tmp_path, *SELECT)
+    run = run_suite(lab.workdir, tmp_path / "reports", *SELECT, profile=fault_profile(FAULTS[fault], tmp_path))
     expected = set(FAULTS[fault].breaks)
     assert run.with_verdict("fail", IMPLEMENTED_SECTIONS) == expected, run.output[-4000:]
     assert run.with_verdict("warn", IMPLEMENTED_SECTIONS) == set(FAULTS[fault].warns), run.output[-4000:]
@@ -92,8 +119,12 @@ def test_forbidden_resource_is_an_error_naming_verb_and_resource(tmp_path, kkp_l
     lab = kkp_lab_factory(["kube-forbidden-storageclasses"])
     run = run_suite(lab.workdir, tmp_path, "-m", "cluster and not active")
     verdicts = run.verdicts(IMPLEMENTED_SECTIONS)
-    assert {v for k, v in verdicts.items() if k.startswith("STORAGE")} == {"error"}, run.output[-4000:]
-    assert {v for k, v in verdicts.items() if k.startswith("INFRA")} == {"pass"}, run.output[-4000:]
+    # Every check that reads storage classes could not look; the others (STORAGE-007 reads the Seed) still ran.
+    reading_classes = {k for k in verdicts if k.startswith("STORAGE") and k != "STORAGE-007"} | {"INFRA-007"}
+    assert {k: v for k, v in verdicts.items() if v == "error"} == dict.fromkeys(reading_classes, "error"), \
+        run.output[-4000:]
+    assert {v for k, v in verdicts.items() if k.startswith("INFRA") and k != "INFRA-007"} == {"pass"}, \
+        run.output[-4000:]
     message = run.requirement("STORAGE-001")["messages"][0]["message"]
     assert "needs RBAC verb 'list' on 'storageclasses.storage.k8s.io'" in message
 
@@ -110,29 +141,9 @@ def test_cluster_checks_only_read(tmp_path, kkp_lab_factory) -> None:
     assert {r.method for r in requests} <= {"GET"}
 
 
-def _kkp_installed(konnectivity: bool) -> Fault:
-    """Not a registered fault: KKP's KubermaticConfiguration and Seed (NodePort, as the lab profile plans),
-    and, without Konnectivity, a user Cluster that runs without it."""
-
-    def apply(plan: KubePlan) -> None:
-        plan.cluster.objects += [
-            {"apiVersion": "kubermatic.k8c.io/v1", "kind": "KubermaticConfiguration",
-             "metadata": {"name": "kubermatic", "namespace": "kubermatic"},
-             "spec": {"ingress": {"domain": "kkp.lab"}, "exposeStrategy": "NodePort"}},
-            {"apiVersion": "kubermatic.k8c.io/v1", "kind": "Seed",
-             "metadata": {"name": "seed", "namespace": "kubermatic"},
-             "spec": {"country": "DE", "location": "Lab", "datacenters": {},
-                      "kubeconfig": {"name": "kubeconfig-seed", "namespace": "kubermatic"}}},
-        ]
-        if not konnectivity:
-            plan.cluster.resources += parse_custom(
-                [{"apiVersion": "kubermatic.k8c.io/v1", "kind": "Cluster", "plural": "clusters", "namespaced": False}])
-            plan.cluster.objects.append(
-                {"apiVersion": "kubermatic.k8c.io/v1", "kind": "Cluster", "metadata": {"name": "x7k2m9p4qz"},
-                 "spec": {"exposeStrategy": "NodePort", "clusterNetwork": {"konnectivityEnabled": False}}})
-
-    return Fault(f"kkp-installed-konnectivity-{'on' if konnectivity else 'off'}", "kubeapi",
-                 "KKP's objects in the lab cluster.", touches=("kube:kkp-seed",), apply=apply)
+def _konnectivity_off(plan: KubePlan) -> None:
+    """Not a registered fault: the lab's user Cluster runs without Konnectivity."""
+    plan.cluster.find("Cluster", "lab7x2kq9")["spec"]["clusterNetwork"]["konnectivityEnabled"] = False
 
 
 @pytest.mark.parametrize(("kkp", "verdict"), [(None, "error"), (True, "pass"), (False, "fail")],
@@ -144,9 +155,10 @@ def test_konnectivity_for_remote_workers(kkp: bool | None, verdict: str, tmp_pat
                        "name: lab-remote-workers\n"
                        "cloud: {integration: workers-only}\n"
                        "network: {node_cidrs: [127.0.1.0/24], remote_workers: true}\n")
-    lab = Lab()
-    if kkp is not None:
-        lab.faults = (_kkp_installed(kkp),)
+    lab = Lab(faults=["kube-kkp-not-installed"] if kkp is None else [])
+    if kkp is False:
+        lab.faults = (Fault("konnectivity-off", "kubeapi", "A user cluster without Konnectivity.",
+                            touches=("kube:user-cluster",), apply=_konnectivity_off),)
     with lab:
         run = run_suite(lab.workdir, tmp_path / "reports", "-m", "cluster", "-k", "NET", profile=str(profile))
     verdicts = run.verdicts(("NET",))
@@ -155,4 +167,19 @@ def test_konnectivity_for_remote_workers(kkp: bool | None, verdict: str, tmp_pat
     if verdict == "error":
         assert "KKP is not installed yet" in message
     if verdict == "fail":
-        assert "user Cluster x7k2m9p4qz runs without Konnectivity" in message, message
+        assert "user Cluster lab7x2kq9 runs without Konnectivity" in message, message
+
+
+def test_before_the_installation_what_kkp_deploys_is_not_applicable_yet(tmp_path, kkp_lab_factory) -> None:
+    """The cluster as handed over for the installation: the checks of what the KKP installer deploys
+    skip with the reason, everything else passes, nothing fails."""
+    lab = kkp_lab_factory(["kube-kkp-not-installed"])
+    run = run_suite(lab.workdir, tmp_path, *SELECT)
+    verdicts = run.verdicts(IMPLEMENTED_SECTIONS)
+    assert {k for k, v in verdicts.items() if v == "skip"} == NOT_APPLICABLE_IN_LAB | INSTALLED_BY_KKP, \
+        run.output[-4000:]
+    assert {v for k, v in verdicts.items() if v != "skip"} == {"pass"}, run.output[-4000:]
+    for requirement_id in INSTALLED_BY_KKP - {"STORAGE-008", "STORAGE-009"}:
+        assert "KKP is not installed in seed seed yet" in run.requirement(requirement_id)["messages"][0]["message"]
+    assert "runs no user cluster yet" in run.requirement("STORAGE-008")["messages"][0]["message"]
+    assert run.returncode == 0

@@ -7,12 +7,14 @@ verified against the lab root CA from that kubeconfig, as the suite's checks do 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import http.client
 import json
 import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -28,15 +30,21 @@ import yaml
 from cryptography import x509
 from kubernetes.client import ApiClient, ApiException
 
-from kkp_readiness.errors import LabError
+from kkp_readiness.errors import KubeProbeError, LabError
 from kkp_readiness.lab import Lab, LabCA, LabContext, resolve_faults
+from kkp_readiness.lab.ca import utcnow
 from kkp_readiness.lab.kubeapi import Cluster, KubeApiPart, read_request_log
+from kkp_readiness.lab.kubeapi.part import client_cert_credentials, exec_credentials
 from kkp_readiness.lab.kubeapi.selectors import SelectorError, field_matcher, label_matcher
 from kkp_readiness.lab.kubeapi.store import Store
 from kkp_readiness.lab.kubeapi.tables import human_age
 from kkp_readiness.lab.topology import KUBE_CONTEXT, KUBEAPI_ADDRESS, KUBEAPI_NAME
+from kkp_readiness.probes.kube import ClusterAccess, ClusterReader
 
 READER_USER = "system:serviceaccount:kkp-readiness:reader"
+#: The kubeconfigs that present the reader, one per credential form: token, client certificate, exec plugin.
+AUTH_FORMS = ("kubeconfig", "kubeconfig_client_cert", "kubeconfig_exec")
+EXEC_API = "client.authentication.k8s.io/v1"
 FORBIDDEN_LIST = (
     f'storageclasses.storage.k8s.io is forbidden: User "{READER_USER}" cannot list resource "storageclasses" '
     'in API group "storage.k8s.io" at the cluster scope'
@@ -136,20 +144,28 @@ def test_state_and_kubeconfigs(lab: Lab, state: dict[str, Any]) -> None:
     assert state["context"] == KUBE_CONTEXT
     assert lab.status()["kubeapi"] is True
     root_pem = Path(lab.state["root_ca"]).read_bytes()  # type: ignore[index]
-    tokens = []
-    for key in ("kubeconfig", "kubeconfig_restricted"):
+    users = {}
+    for key in (*AUTH_FORMS, "kubeconfig_restricted"):
         path = Path(state[key])
         assert path.is_file()
         assert path.stat().st_mode & 0o077 == 0
+        assert path.parent == Path(state["kubeconfig"]).parent
         config = yaml.safe_load(path.read_text())
         assert config["current-context"] == KUBE_CONTEXT
         cluster = config["clusters"][0]["cluster"]
         assert cluster["server"] == state["url"]
         assert base64.b64decode(cluster["certificate-authority-data"]) == root_pem
         assert "insecure-skip-tls-verify" not in cluster
-        tokens.append(config["users"][0]["user"]["token"])
+        users[key] = config["users"][0]["user"]
+    tokens = [users["kubeconfig"]["token"], users["kubeconfig_restricted"]["token"]]
     assert tokens[0] != tokens[1]
     assert all(len(t) > 30 for t in tokens)
+    assert set(users["kubeconfig_client_cert"]) == {"client-certificate-data", "client-key-data"}
+    plugin = users["kubeconfig_exec"]["exec"]
+    script = Path(plugin.pop("args")[0])
+    assert plugin == {"apiVersion": EXEC_API, "command": sys.executable, "interactiveMode": "Never"}
+    assert script.parent == Path(state["kubeconfig"]).parent
+    assert script.stat().st_mode & 0o077 == 0  # it holds the token
 
 
 def test_server_certificate_is_from_the_lab_ca_with_ip_and_dns_names(lab: Lab, state: dict[str, Any]) -> None:
@@ -316,7 +332,8 @@ def test_services_and_metallb(api: ApiClient, core: kubernetes.client.CoreV1Api)
         custom.list_namespaced_custom_object("metallb.io", "v1beta1", "metallb-system", "l2advertisements")["items"]
         == []
     )
-    assert custom.list_cluster_custom_object("cert-manager.io", "v1", "clusterissuers")["items"] == []
+    issuers = custom.list_cluster_custom_object("cert-manager.io", "v1", "clusterissuers")["items"]
+    assert [i["metadata"]["name"] for i in issuers] == ["letsencrypt-prod"]
     crds = kubernetes.client.ApiextensionsV1Api(api).list_custom_resource_definition().items
     pool_crd = next(c for c in crds if c.metadata.name == "ipaddresspools.metallb.io")
     assert (pool_crd.spec.scope, pool_crd.spec.names.kind) == ("Namespaced", "IPAddressPool")
@@ -423,6 +440,156 @@ def test_restricted_token_is_forbidden_storage_classes_only(state: dict[str, Any
             {"spec": {"resourceAttributes": {"verb": "list", "group": "storage.k8s.io", "resource": "storageclasses"}}}
         )
         assert review.status.allowed is False
+
+
+# --- credential forms: client certificates, exec plugins, in-cluster --------------------------------
+
+
+def _reader(kubeconfig: str | Path | None) -> ClusterReader:
+    """The suite's own reader (``None``: in-cluster configuration), as the cluster checks build it."""
+    access = ClusterAccess(kubeconfig=None if kubeconfig is None else str(kubeconfig), context=None, timeout=5)
+    return ClusterReader(access)
+
+
+def _with_user(state: dict[str, Any], directory: Path, credentials: dict[str, Any]) -> Path:
+    """A copy of the lab kubeconfig whose user entry is ``credentials`` (cluster, CA and context unchanged)."""
+    config = yaml.safe_load(Path(state["kubeconfig"]).read_text())
+    config["users"][0]["user"] = credentials
+    path = directory / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+def _client_cert(ca: LabCA, user: str, directory: Path) -> dict[str, Any]:
+    """Embedded client-certificate credentials for ``user``, issued by ``ca``."""
+    now = utcnow()
+    leaf = ca.issue_client(user, ["kkp-readiness"], now - dt.timedelta(days=1), now + dt.timedelta(days=1),
+                           directory=directory)
+    return client_cert_credentials(leaf.fullchain.read_bytes(), leaf.key.read_bytes())
+
+
+def _last_user(state: dict[str, Any], path: str) -> str:
+    """Who the server logged for the last request to ``path``."""
+    return [r.user for r in read_request_log(state["request_log"]) if r.path == path][-1]
+
+
+@pytest.mark.parametrize(("kubeconfig", "logged"), [
+    ("kubeconfig", "reader"), ("kubeconfig_client_cert", "x509:reader"), ("kubeconfig_exec", "reader"),
+])
+def test_reader_works_with_every_credential_form(state: dict[str, Any], kubeconfig: str, logged: str) -> None:
+    assert [n["metadata"]["name"] for n in _reader(state[kubeconfig]).nodes()] == NODES
+    assert _last_user(state, "/api/v1/nodes") == logged  # the form under test reached the server, nothing else
+
+
+def test_client_certificate_as_files_next_to_the_kubeconfig(state: dict[str, Any], tmp_path: Path) -> None:
+    """The other kubeconfig form: ``client-certificate``/``client-key`` naming files, relative to the kubeconfig."""
+    embedded = yaml.safe_load(Path(state["kubeconfig_client_cert"]).read_text())["users"][0]["user"]
+    for name, key in (("client.crt", "client-certificate-data"), ("client.key", "client-key-data")):
+        (tmp_path / name).write_bytes(base64.b64decode(embedded[key]))
+        (tmp_path / name).chmod(0o600)
+    kubeconfig = _with_user(state, tmp_path, {"client-certificate": "client.crt", "client-key": "client.key"})
+    assert len(_reader(kubeconfig).nodes()) == 6
+    assert _last_user(state, "/api/v1/nodes") == "x509:reader"
+
+
+def test_client_certificate_user_is_its_cn_and_groups_its_o(state: dict[str, Any]) -> None:
+    with _client(state["kubeconfig_client_cert"]) as client:
+        review = kubernetes.client.AuthenticationV1Api(client).create_self_subject_review({})
+        # the reader's grants, not the restricted token's (same user name): storage classes are readable
+        assert len(kubernetes.client.StorageV1Api(client).list_storage_class().items) >= 3
+    assert review.status.user_info.username == READER_USER
+    assert review.status.user_info.groups == ["kkp-readiness", "system:authenticated"]
+
+
+# A part of its own for certificates the test issues: its server trusts ``shared_ca``, whose keys the test holds.
+
+
+def test_client_certificate_is_tried_before_the_token(
+    start_part: Callable[..., dict[str, Any]], shared_ca: LabCA, tmp_path: Path
+) -> None:
+    state = start_part()
+    credentials = {**_client_cert(shared_ca, READER_USER, tmp_path), "token": "not-a-lab-token"}
+    assert len(_reader(_with_user(state, tmp_path, credentials)).nodes()) == 6
+    assert _last_user(state, "/api/v1/nodes") == "x509:reader"
+
+
+def test_client_certificate_of_an_unknown_user_is_authenticated_but_forbidden(
+    start_part: Callable[..., dict[str, Any]], shared_ca: LabCA, tmp_path: Path
+) -> None:
+    """As for a user without RBAC bindings: 403 naming the certificate's user, not 401."""
+    state = start_part()
+    kubeconfig = _with_user(state, tmp_path, _client_cert(shared_ca, "jane", tmp_path))
+    with _client(kubeconfig) as client, pytest.raises(ApiException) as excinfo:
+        kubernetes.client.CoreV1Api(client).list_node()
+    assert excinfo.value.status == 403
+    assert _status(excinfo.value)["message"] == (
+        'nodes is forbidden: User "jane" cannot list resource "nodes" in API group "" at the cluster scope'
+    )
+    with pytest.raises(KubeProbeError, match="needs RBAC verb 'list' on 'nodes'"):
+        _reader(kubeconfig).nodes()
+
+
+def test_client_certificate_of_another_ca_is_refused_at_once(state: dict[str, Any], tmp_path: Path) -> None:
+    """The handshake fails (the server does not trust the issuer): one clear error, no hang, no request served."""
+    unrelated = LabCA(tmp_path / "unrelated", label="Unrelated")
+    kubeconfig = _with_user(state, tmp_path, _client_cert(unrelated, READER_USER, tmp_path))
+    reader = _reader(kubeconfig)
+    began = time.monotonic()
+    with pytest.raises(KubeProbeError) as excinfo:
+        reader.nodes()
+    assert time.monotonic() - began < 3
+    message = str(excinfo.value)
+    assert message.startswith(f"the TLS handshake with the API server {state['url']} of kubeconfig {kubeconfig} "
+                              "failed: ")
+    assert "unknown ca" in message.lower()
+    assert "certificate-authority and client certificate" in message
+    with pytest.raises(KubeProbeError) as again:
+        reader.version()
+    assert again.value is excinfo.value  # every later call ends with the same reason at once
+    assert read_request_log(state["request_log"])[-1].user == "handshake-failed:SSLCertVerificationError"
+
+
+@pytest.mark.parametrize(("plugin", "problem"), [
+    ("import sys; sys.exit('no login session')", "process returned 1. no login session"),
+    ("print('Please open https://login.example.com')", "failed to decode process output"),
+    (f"print({json.dumps({'apiVersion': EXEC_API, 'kind': 'ExecCredential', 'status': {}})!r})",
+     "missing token or clientCertificateData"),
+], ids=["exits-non-zero", "prints-no-json", "prints-no-token"])
+def test_broken_exec_plugin_is_one_error_naming_the_plugin_problem(
+    state: dict[str, Any], tmp_path: Path, plugin: str, problem: str
+) -> None:
+    """The client only logs a failed plugin and sends no credentials; the reader names the cause, not a 401."""
+    script = tmp_path / "plugin.py"
+    script.write_text(plugin + "\n")
+    kubeconfig = _with_user(state, tmp_path, exec_credentials(script))
+    reader = _reader(kubeconfig)
+    with pytest.raises(KubeProbeError) as excinfo:
+        reader.nodes()
+    assert str(excinfo.value).startswith(
+        f"cannot use kubeconfig {kubeconfig}: its exec credential plugin failed: {problem}"
+    )
+    with pytest.raises(KubeProbeError) as again:
+        reader.nodes()
+    assert again.value is excinfo.value  # the plugin is not run again for every check
+
+
+def test_in_cluster_configuration(
+    state: dict[str, Any], tmp_path: Path, lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in a pod: service host and port from the environment, the mounted token and CA; the server
+    certificate verifies for the IP address ``KUBERNETES_SERVICE_HOST`` names."""
+    token = tmp_path / "token"
+    token.write_text(yaml.safe_load(Path(state["kubeconfig"]).read_text())["users"][0]["user"]["token"])
+    token.chmod(0o600)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", KUBEAPI_ADDRESS)
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(state["port"]))
+    monkeypatch.setattr(kubernetes.config.incluster_config, "SERVICE_TOKEN_FILENAME", str(token))
+    monkeypatch.setattr(kubernetes.config.incluster_config, "SERVICE_CERT_FILENAME", lab.state["root_ca"])  # type: ignore[index]
+    reader = _reader(None)
+    assert [n["metadata"]["name"] for n in reader.nodes()] == NODES
+    assert reader.server == state["url"]
+    assert _last_user(state, "/api/v1/nodes") == "reader"
 
 
 def test_unknown_paths_and_methods(state: dict[str, Any], api: ApiClient) -> None:
@@ -591,12 +758,13 @@ def test_watch_streams_changes(core: kubernetes.client.CoreV1Api, namespace: str
 # --- kubectl and the request log ------------------------------------------------------------------
 
 
-def test_kubectl_get_nodes(state: dict[str, Any], tmp_path: Path) -> None:
+@pytest.mark.parametrize("kubeconfig", AUTH_FORMS)
+def test_kubectl_get_nodes(state: dict[str, Any], tmp_path: Path, kubeconfig: str) -> None:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed on this machine; the lab API server is still tested with the client")
     result = subprocess.run(
-        [kubectl, "--kubeconfig", state["kubeconfig"], "--cache-dir", str(tmp_path), "get", "nodes"],
+        [kubectl, "--kubeconfig", state[kubeconfig], "--cache-dir", str(tmp_path), "get", "nodes"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -812,3 +980,9 @@ def test_human_age() -> None:
     assert human_age("2025-06-09T23:55:00Z", now) == "5m"
     assert human_age("2025-06-09T19:00:00Z", now) == "5h"
     assert human_age("2025-06-02T00:00:00Z", now) == "8d"
+
+
+def test_the_reader_retries_a_failed_request_once(state: dict[str, Any]) -> None:
+    """urllib3 copies ``retries`` when the client builds its pool: one retry, not four tries, on a dead server."""
+    pool = _reader(Path(state["kubeconfig"]))._client().rest_client.pool_manager
+    assert pool.connection_pool_kw["retries"].total == 1

@@ -32,12 +32,15 @@ EXPECTED_BREAKS = {
     "dns-wrong-address": ("DNS-004",),
     "dns-servers-disagree": ("DNS-002", "DNS-006"),
     "cert-missing-name": ("CERT-002",),
-    "cert-expired": ("CERT-004",),
+    "cert-expired": ("CERT-004", "AUTH-003"),
     "cert-expiring-soon": (),
-    "cert-untrusted-ca": ("CERT-001",),
+    "cert-untrusted-ca": ("CERT-001", "CERT-103", "AUTH-003"),
     "cert-incomplete-chain": ("CERT-006",),
     "cert-split": ("CERT-003",),
-    "cert-weak-key": ("CERT-007",),
+    "cert-weak-key": ("CERT-007", "AUTH-003"),
+    "dex-issuer-mismatch": ("AUTH-003",),
+    "oidc-issuer-mismatch": ("AUTH-004",),
+    "oidc-no-signing-keys": ("AUTH-005",),
     "kube-node-not-ready": ("INFRA-003",),
     "kube-cni-not-ready": ("INFRA-004",),
     "kube-two-control-planes": ("INFRA-002",),
@@ -61,6 +64,20 @@ EXPECTED_BREAKS = {
     "kube-nodeport-proxy-pending": ("LB-007",),
     "kube-no-metallb": ("LB-001", "LB-010"),
     "kube-seed-tunneling": ("NET-004",),
+    "kube-csi-driver-missing": ("INFRA-007", "STORAGE-010"),
+    "kube-no-backup-destination": ("STORAGE-007",),
+    "kube-backup-store-down": ("STORAGE-007",),
+    "kube-etcd-on-default-class": ("STORAGE-008",),
+    "kube-prometheus-without-class": ("STORAGE-009",),
+    "kube-issuer-not-ready": ("CERT-101",),
+    "kube-acme-http01": ("CERT-102",),
+    "kube-ca-bundle-unrelated": ("CERT-103",),
+    "kube-dex-not-ready": ("AUTH-001",),
+    "kube-dex-no-connector": ("AUTH-002",),
+    "kube-not-kubeone": (),
+    "kube-unsupported-os": ("SEED-002",),
+    "kube-kkp-not-installed": (),
+    "kube-mla-node-untainted": (),
 }
 #: Faults whose requirement must WARN rather than fail; every other fault warns nothing.
 EXPECTED_WARNS = {
@@ -72,6 +89,8 @@ EXPECTED_WARNS = {
     "kube-no-expansion": ("STORAGE-004",),
     "kube-no-backup-class": ("STORAGE-006",),
     "kube-l2-announcement": ("LB-004",),
+    "kube-not-kubeone": ("SEED-001",),
+    "kube-mla-node-untainted": ("PERF-009",),
 }
 
 

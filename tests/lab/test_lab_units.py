@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from kkp_readiness.errors import LabError
@@ -68,6 +69,26 @@ def test_leaf_needs_a_name(tmp_path: Path) -> None:
     ca = LabCA(tmp_path)
     with pytest.raises(LabError):
         ca.issue_leaf([], utcnow(), utcnow())
+
+
+def test_client_certificate_is_a_kubernetes_user(tmp_path: Path) -> None:
+    """kube-apiserver reads the user from the CN and the groups from the O values, and accepts only
+    certificates for client authentication."""
+    ca = LabCA(tmp_path)
+    now = utcnow()
+    leaf = ca.issue_client("jane", ["ops", "auditors"], now - dt.timedelta(days=1), now + dt.timedelta(days=1))
+    subject = leaf.certificate.subject
+    assert [a.value for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)] == ["jane"]
+    assert [a.value for a in subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)] == ["ops", "auditors"]
+    assert list(leaf.certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.CLIENT_AUTH
+    ]
+    assert leaf.certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    leaf.certificate.verify_directly_issued_by(ca.intermediate.cert)
+    assert x509.load_pem_x509_certificates(leaf.fullchain.read_bytes()) == [leaf.certificate, ca.intermediate.cert]
+    assert (tmp_path / "client.key").stat().st_mode & 0o077 == 0
+    with pytest.raises(LabError, match="user name"):
+        ca.issue_client("", ["ops"], now, now)
 
 
 def test_dnsmasq_config_forwards_nothing_and_listens_on_loopback(tmp_path: Path) -> None:

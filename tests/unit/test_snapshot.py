@@ -140,7 +140,27 @@ def test_secret_data_is_stripped_wherever_a_secret_appears() -> None:
 
 
 def test_the_declared_list_never_collects_secrets() -> None:
-    assert not [r for r in RESOURCES if r.plural in ("secrets", "configmaps") or "secret" in r.key]
+    assert not [r for r in RESOURCES if r.plural == "secrets" or "secret" in r.key]
+    # ConfigMaps of KKP's own namespace only (the CA bundle): elsewhere they may hold credentials.
+    assert [(r.plural, r.namespace) for r in RESOURCES if r.plural == "configmaps"] == [("configmaps", "kubermatic")]
+
+
+def test_a_namespace_restricted_kind_answers_for_its_namespace_only(tmp_path) -> None:
+    reader = FakeReader()
+    reader.lists["configmaps"] = [{"metadata": {"namespace": "kubermatic", "name": "ca-bundle"},
+                                   "data": {"ca-bundle.pem": "PEM"}}]
+    collect(_loaded(), tmp_path / "audit", [("seed-1", reader)])
+    offline = SnapshotReader(tmp_path / "audit" / "seed-1")
+    assert offline.list("configmaps", namespace="kubermatic") == reader.lists["configmaps"]
+    with pytest.raises(KubeProbeError, match="configmaps of namespace kubermatic only, not all namespaces"):
+        offline.list("configmaps")
+
+
+def test_the_dex_summary_is_collected_and_read_back(tmp_path) -> None:
+    reader = FakeReader()
+    collect(_loaded(), tmp_path / "audit", [("seed-1", reader)])
+    assert SnapshotReader(tmp_path / "audit" / "seed-1").document("dex-configuration") == reader.document(
+        "dex-configuration")
 
 
 def test_the_declared_list_covers_what_the_brief_and_the_reader_name() -> None:
@@ -229,6 +249,12 @@ class FakeReader:
         if resource in self.forbidden:
             raise KubeProbeError(f"forbidden: the check needs RBAC verb 'list' on '{resource}' (API server says: no)")
         return self.lists.get(resource, [])
+
+    def document(self, name: str) -> dict[str, Any]:
+        self.calls.append(name)
+        return {"location": "Secret dex/dex (key config.yaml)", "namespace": "dex", "issuer": "https://kkp/dex",
+                "connectors": [{"type": "ldap", "id": "ad", "name": "AD"}], "enablePasswordDB": False,
+                "staticPasswords": 0}
 
     def list_custom(self, group: str, version: str, plural: str, namespace: str | None = None) -> list[dict]:
         self.calls.append(f"{plural}.{group}")

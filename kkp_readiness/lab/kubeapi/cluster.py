@@ -13,6 +13,10 @@ A fixture (``kkp_readiness/lab/clusters/<name>.yaml``) is one YAML mapping::
       - {apiVersion: metallb.io/v1beta1, kind: IPAddressPool, plural: ipaddresspools, namespaced: true}
     objects:                          # ordinary Kubernetes objects (kind, apiVersion, metadata, ...)
       - {apiVersion: v1, kind: Namespace, metadata: {name: default}}
+    includes: [kkp-installation.yaml] # more resources and objects, from files beside this one
+
+``includes`` keeps one concern per file: the bare cluster a KubeOne run leaves, and what the KKP
+installer adds to it, each readable on its own.
 
 Faults edit a ``KubePlan`` (the loaded ``Cluster`` plus how the part runs it) before the part
 writes the cluster file the server process reads.
@@ -20,6 +24,7 @@ writes the cluster file the server process reads.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import secrets
@@ -36,6 +41,8 @@ from kkp_readiness.lab.kubeapi.resources import CustomResource, parse_custom
 #: Where the cluster fixtures live.
 CLUSTERS_DIR = Path(__file__).resolve().parents[1] / "clusters"
 HEALTHY_FIXTURE = CLUSTERS_DIR / "healthy.yaml"
+#: What the KKP installer adds to the healthy cluster (included by healthy.yaml).
+INSTALLATION_FIXTURE = CLUSTERS_DIR / "kkp-installation.yaml"
 
 #: libyaml's loader when PyYAML was built with it: ten times faster on the fixture.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -89,7 +96,7 @@ class Cluster:
                     "volume_binder": bool(data.get("controllers", {}).get("volume_binder", True)),
                 },
                 resources=parse_custom(data.get("resources", ())),
-                objects=[copy.deepcopy(o) for o in data.get("objects", ())],
+                objects=[_stored(copy.deepcopy(o)) for o in data.get("objects", ())],
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise LabError(f"invalid cluster fixture: {exc!r}") from exc
@@ -105,7 +112,25 @@ class Cluster:
             raise LabError(f"cannot read cluster fixture {path}: {exc}") from exc
         if not isinstance(data, dict):
             raise LabError(f"cluster fixture {path} is not a YAML mapping")
+        for name in data.pop("includes", None) or ():
+            part = cls.read_fixture(path.parent / name)
+            unknown = set(part) - {"resources", "objects"}
+            if unknown:
+                raise LabError(f"included fixture {name} may hold only resources and objects, not {sorted(unknown)}")
+            for key in ("resources", "objects"):
+                data[key] = [*(data.get(key) or ()), *(part.get(key) or ())]
         return cls.from_dict(data)
+
+    @staticmethod
+    def read_fixture(path: Path) -> dict[str, Any]:
+        """One fixture file's mapping as written (``includes`` not followed)."""
+        try:
+            data = yaml.load(path.read_text(), Loader=_LOADER)
+        except (OSError, yaml.YAMLError) as exc:
+            raise LabError(f"cannot read cluster fixture {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise LabError(f"cluster fixture {path} is not a YAML mapping")
+        return data
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -164,6 +189,16 @@ class Cluster:
         self.objects = [o for o in self.objects if o is not target]
 
 
+def _stored(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as the API server stores it: a Secret's ``stringData`` merged into ``data``
+    (base64), so that fixtures keep Secrets readable and the server answers as a real one does."""
+    if obj.get("kind") == "Secret" and "stringData" in obj:
+        data = obj.setdefault("data", {})
+        for key, value in (obj.pop("stringData") or {}).items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+    return obj
+
+
 @dataclass
 class KubePlan:
     """What the ``kubeapi`` part starts; faults edit it before anything is written or started."""
@@ -173,3 +208,6 @@ class KubePlan:
     serve: bool = True
     #: Which token the main kubeconfig carries (kube-forbidden-storageclasses: the restricted one).
     kubeconfig_token: str = READER
+    #: Whose CA certificates KKP's CA bundle ConfigMap holds: "lab" (the CA that issued the ingress
+    #: certificate) or "unrelated" (another CA's, as after pasting the wrong file).
+    kkp_ca_bundle: str = "lab"

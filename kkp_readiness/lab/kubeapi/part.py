@@ -2,9 +2,19 @@
 
 Healthy: the cluster of ``clusters/healthy.yaml`` served over HTTPS on ``KUBEAPI_ADDRESS`` and a
 free port, with a certificate from the lab intermediate (SANs ``kubernetes.kkp.lab``, the
-in-cluster ``kubernetes.default...`` names and IP ``127.0.0.1``). Two kubeconfigs are written to
-``<workdir>/kubeapi/``: ``kubeconfig`` (the reader token) and ``kubeconfig-restricted`` (the token
-that is forbidden storage classes), both trusting the lab root CA, context ``kkp-lab``.
+in-cluster ``kubernetes.default...`` names and IP ``127.0.0.1``). The server accepts bearer tokens
+and client certificates issued by the lab CA. Four kubeconfigs are written to
+``<workdir>/kubeapi/``, all trusting the lab root CA, context ``kkp-lab``, mode 0600:
+
+* ``kubeconfig``: the reader token (the identity the suite reads with);
+* ``kubeconfig-restricted``: the token that is forbidden storage classes;
+* ``kubeconfig-client-cert``: the reader as a client certificate (CN its user name), embedded as
+  ``client-certificate-data``/``client-key-data``;
+* ``kubeconfig-exec``: an exec credential plugin (``client.authentication.k8s.io/v1``): this
+  Python running ``exec-credential.py``, which prints an ExecCredential with the reader token.
+
+The last two prove that the suite authenticates as kubectl does with each kubeconfig form a site
+may hand over; they always present the reader.
 
 Faults edit the ``KubePlan`` (the cluster's objects, whether the server runs, which token the
 main kubeconfig carries) before anything is written or started.
@@ -27,7 +37,8 @@ from typing import Any
 import yaml
 
 import kkp_readiness
-from kkp_readiness.lab.ca import utcnow
+from kkp_readiness.errors import LabError
+from kkp_readiness.lab.ca import LabCA, utcnow
 from kkp_readiness.lab.kubeapi.cluster import READER, RESTRICTED, KubePlan
 from kkp_readiness.lab.part import LabContext, Part
 from kkp_readiness.lab.process import Daemon, free_port
@@ -41,6 +52,10 @@ IN_CLUSTER_NAMES = (
     "kubernetes.default.svc.cluster.local",
 )
 REQUEST_LOG = "requests.log"
+#: O values (groups) of the reader's client certificate; what SelfSubjectReview reports with it.
+CLIENT_CERT_GROUPS = ("kkp-readiness",)
+#: The ExecCredential API version of the exec plugin (the stable one, as kubectl writes it today).
+EXEC_API_VERSION = "client.authentication.k8s.io/v1"
 
 
 def _write_private(path: Path, text: str) -> Path:
@@ -49,8 +64,12 @@ def _write_private(path: Path, text: str) -> Path:
     return path
 
 
-def kubeconfig(url: str, root_ca_pem: bytes, user: str, token: str) -> dict[str, Any]:
-    """A kubeconfig with one cluster, user and context (``kkp-lab``), as ``kubectl config`` writes."""
+def kubeconfig(url: str, root_ca_pem: bytes, user: str, credentials: dict[str, Any]) -> dict[str, Any]:
+    """A kubeconfig with one cluster, user and context (``kkp-lab``), as ``kubectl config`` writes.
+
+    ``credentials`` is the user's entry (``{"token": ...}``, ``{"client-certificate-data": ...}``,
+    ``{"exec": {...}}``): the kubeconfigs differ only there.
+    """
     return {
         "apiVersion": "v1",
         "kind": "Config",
@@ -63,11 +82,44 @@ def kubeconfig(url: str, root_ca_pem: bytes, user: str, token: str) -> dict[str,
                 },
             }
         ],
-        "users": [{"name": user, "user": {"token": token}}],
+        "users": [{"name": user, "user": credentials}],
         "contexts": [{"name": KUBE_CONTEXT, "context": {"cluster": KUBE_CONTEXT, "user": user}}],
         "current-context": KUBE_CONTEXT,
         "preferences": {},
     }
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def client_cert_credentials(cert_chain_pem: bytes, key_pem: bytes) -> dict[str, Any]:
+    """A kubeconfig user with an embedded client certificate (the chain up to the intermediate) and key."""
+    return {"client-certificate-data": _b64(cert_chain_pem), "client-key-data": _b64(key_pem)}
+
+
+def exec_credentials(script: Path) -> dict[str, Any]:
+    """A kubeconfig user whose credential comes from ``script``, run by this Python as an exec plugin.
+
+    ``interactiveMode: Never``: the plugin never prompts, so a suite in CI or a pod cannot hang on it.
+    """
+    return {
+        "exec": {
+            "apiVersion": EXEC_API_VERSION,
+            "command": sys.executable,
+            "args": [str(script)],
+            "interactiveMode": "Never",
+        }
+    }
+
+
+def exec_plugin_script(token: str) -> str:
+    """The source of a minimal exec credential plugin: print an ExecCredential carrying ``token``."""
+    credential = {"apiVersion": EXEC_API_VERSION, "kind": "ExecCredential", "status": {"token": token}}
+    return (
+        '"""Exec credential plugin of the lab\'s kubeconfig-exec (generated; holds a token, mode 0600)."""\n'
+        f"print({json.dumps(credential)!r})\n"
+    )
 
 
 def probe(port: int, cafile: Path, path: str = "/readyz", timeout: float = 1.0) -> bool:
@@ -106,6 +158,24 @@ def read_request_log(path: Path | str) -> list[LoggedRequest]:
     return requests
 
 
+#: KKP's CA bundle ConfigMap (KubermaticConfiguration spec.caBundle) and its key.
+KKP_CA_BUNDLE = ("kubermatic", "ca-bundle", "ca-bundle.pem")
+
+
+def _fill_kkp_ca_bundle(plan: KubePlan, ctx: LabContext, directory: Path) -> None:
+    """Put the CA bundle the plan asks for into KKP's ConfigMap (when the fixture has KKP installed)."""
+    namespace, name, key = KKP_CA_BUNDLE
+    try:
+        config_map = plan.cluster.find("ConfigMap", name, namespace)
+    except LabError:
+        return
+    if plan.kkp_ca_bundle == "lab":
+        bundle = ctx.ca.bundle_path.read_text()
+    else:
+        bundle = LabCA(directory / "unrelated-ca", label="Unrelated").bundle_path.read_text()
+    config_map.setdefault("data", {})[key] = bundle
+
+
 class KubeApiPart(Part):
     """A Kubernetes API test server (``python -m kkp_readiness.lab.kubeapi``) on a free port."""
 
@@ -118,15 +188,20 @@ class KubeApiPart(Part):
         cluster = plan.cluster
         cluster.generate_tokens()
         directory = ctx.directory(self.name)
+        _fill_kkp_ca_bundle(plan, ctx, directory)
         cluster_file = _write_private(directory / "cluster.json", json.dumps(cluster.to_dict(), indent=1) + "\n")
         now = utcnow()
+        valid = (now - dt.timedelta(days=1), now + dt.timedelta(days=365))
         leaf = ctx.ca.issue_leaf(
             (KUBEAPI_NAME, *IN_CLUSTER_NAMES),
-            now - dt.timedelta(days=1),
-            now + dt.timedelta(days=365),
+            *valid,
             stem="kubeapi",
             directory=directory / "certs",
             ip_addresses=(KUBEAPI_ADDRESS,),
+        )
+        reader = cluster.token(READER)
+        client = ctx.ca.issue_client(
+            reader.user, CLIENT_CERT_GROUPS, *valid, stem=f"client-{reader.name}", directory=directory / "certs"
         )
         request_log = directory / REQUEST_LOG
         root_ca = ctx.ca.root.cert_path.absolute()
@@ -142,18 +217,20 @@ class KubeApiPart(Part):
         root_pem = root_ca.read_bytes()
         main_token = cluster.token(plan.kubeconfig_token)
         restricted = cluster.token(RESTRICTED)
-        main = _write_private(
-            directory / "kubeconfig",
-            yaml.safe_dump(
-                kubeconfig(url, root_pem, f"kkp-readiness-{main_token.name}", main_token.token), sort_keys=False
-            ),
+        script = _write_private(directory / "exec-credential.py", exec_plugin_script(reader.token))
+
+        def write(name: str, user: str, credentials: dict[str, Any]) -> Path:
+            document = kubeconfig(url, root_pem, f"kkp-readiness-{user}", credentials)
+            return _write_private(directory / name, yaml.safe_dump(document, sort_keys=False))
+
+        main = write("kubeconfig", main_token.name, {"token": main_token.token})
+        limited = write("kubeconfig-restricted", restricted.name, {"token": restricted.token})
+        with_cert = write(
+            "kubeconfig-client-cert",
+            f"{reader.name}-cert",
+            client_cert_credentials(client.fullchain.read_bytes(), client.key.read_bytes()),
         )
-        limited = _write_private(
-            directory / "kubeconfig-restricted",
-            yaml.safe_dump(
-                kubeconfig(url, root_pem, f"kkp-readiness-{restricted.name}", restricted.token), sort_keys=False
-            ),
-        )
+        with_exec = write("kubeconfig-exec", f"{reader.name}-exec", exec_credentials(script))
         self.state = {
             "url": url,
             "address": KUBEAPI_ADDRESS,
@@ -162,6 +239,8 @@ class KubeApiPart(Part):
             "serving": plan.serve,
             "kubeconfig": str(main),
             "kubeconfig_restricted": str(limited),
+            "kubeconfig_client_cert": str(with_cert),
+            "kubeconfig_exec": str(with_exec),
             "context": KUBE_CONTEXT,
             "version": cluster.version,
             "request_log": str(request_log),
@@ -182,6 +261,7 @@ class KubeApiPart(Part):
                     "port": port,
                     "cert_chain": str(cert_chain),
                     "key": str(key),
+                    "client_ca": str(root_ca),
                     "cluster": str(cluster_file),
                     "request_log": str(request_log),
                 },
@@ -205,4 +285,15 @@ class KubeApiPart(Part):
         return probe(int(self.state["port"]), Path(self.state["root_ca"]), timeout=0.5)
 
 
-__all__ = ["READER", "RESTRICTED", "KubeApiPart", "LoggedRequest", "kubeconfig", "probe", "read_request_log"]
+__all__ = [
+    "READER",
+    "RESTRICTED",
+    "KubeApiPart",
+    "LoggedRequest",
+    "client_cert_credentials",
+    "exec_credentials",
+    "exec_plugin_script",
+    "kubeconfig",
+    "probe",
+    "read_request_log",
+]

@@ -112,6 +112,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _grouped("batch", "v1", "Job", "jobs", True, writable=True),
     _grouped("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, "sc"),
     _grouped("storage.k8s.io", "v1", "CSIDriver", "csidrivers", False),
+    _grouped("storage.k8s.io", "v1", "CSINode", "csinodes", False),
     _grouped("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
     _grouped("networking.k8s.io", "v1", "Ingress", "ingresses", True, "ing"),
     _grouped("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),

@@ -1,4 +1,4 @@
-"""The lab's Kubernetes API server: HTTPS, bearer tokens, discovery and the REST paths.
+"""The lab's Kubernetes API server: HTTPS, bearer tokens, client certificates, discovery, REST paths.
 
 Built on ``http.server.ThreadingHTTPServer`` and ``ssl`` (no dependencies): each connection gets
 its own thread, in which the TLS handshake happens too, so one slow client never blocks others.
@@ -8,15 +8,21 @@ HTTP/1.1 keep-alive is supported (every response has a length, watches are chunk
 What is served, with the real paths and shapes:
 
 * ``/healthz``, ``/livez``, ``/readyz`` and ``/version`` also without a token (as for
-  ``system:anonymous`` on a real cluster); everything else needs ``Authorization: Bearer``, or
-  401 ``Unauthorized``; a token's ``forbidden`` resources give 403 ``Forbidden`` for every verb;
+  ``system:anonymous`` on a real cluster); everything else needs ``Authorization: Bearer`` or a
+  client certificate, or 401 ``Unauthorized``; a token's ``forbidden`` resources give 403
+  ``Forbidden`` for every verb;
+* client certificates (when the config names a ``client_ca``), as kube-apiserver's x509
+  authenticator reads them: the user is the subject CN, the groups its O values; the certificate
+  is tried before the token. Authorisation stays the fixture's one model: a certificate user gets
+  the grants of the fixture identity (token entry) with that user name, an unknown user none;
 * discovery: ``/api``, ``/api/v1``, ``/apis``, ``/apis/<group>``, ``/apis/<group>/<version>``;
 * list (with ``labelSelector``, ``fieldSelector``; ``limit``/``continue`` ignored: everything in
   one page), watch (``?watch=true``), get, and for writable kinds create and delete;
 * ``meta.k8s.io/v1`` ``Table`` responses when asked for (``kubectl get``).
 
 Every request is logged to the request log as one line: time, method, path with query, status,
-token name (``-`` without one), so a test can prove that a read-only run wrote nothing.
+token name (``-`` without one; ``x509:<name>`` for a client certificate), so a test can prove that a
+read-only run wrote nothing and which credential a client presented.
 """
 
 from __future__ import annotations
@@ -51,6 +57,12 @@ METHOD_NOT_ALLOWED = ApiError(
     405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {}
 )
 UNAUTHORIZED = ApiError(401, "Unauthorized", "Unauthorized")
+#: Groups the fixture's tokens (service-account tokens) authenticate into, as SelfSubjectReview reports them.
+TOKEN_GROUPS = ("system:serviceaccounts", "system:authenticated")
+#: The group kube-apiserver adds to every authenticated user (certificate users too).
+AUTHENTICATED = "system:authenticated"
+#: A ``forbidden`` entry meaning every resource: the grants of a user the fixture has no identity for.
+EVERY_RESOURCE = "*"
 VERBS = {"GET": "get", "POST": "create", "DELETE": "delete", "PUT": "update", "PATCH": "patch"}
 
 
@@ -93,6 +105,10 @@ class KubeApi:
         self.store = Store(cluster)
         self.registry = self.store.registry
         self.tokens: dict[str, TokenSpec] = {t.token: t for t in cluster.tokens if t.token}
+        # A certificate proves a user name, not a token: the first identity of each user decides its grants.
+        self.users: dict[str, TokenSpec] = {}
+        for spec in cluster.tokens:
+            self.users.setdefault(spec.user, spec)
         self.address = address
         self.port = port
 
@@ -161,17 +177,27 @@ class KubeApi:
         subresource = rest[2] if len(rest) > 2 else None
         return rtype, namespace, name, subresource
 
+    def certificate_identity(self, user: str) -> TokenSpec:
+        """The fixture identity whose grants a client certificate for ``user`` gets.
+
+        Fixture identities are token entries and several may share a user name (``restricted``
+        shares ``reader``'s, to model a narrower binding); a certificate names only the user, so it
+        gets the first entry's grants (the reader's). A user the fixture does not know is
+        authenticated but, like a user without RBAC bindings, forbidden every resource.
+        """
+        return self.users.get(user) or TokenSpec("-", user, forbidden=(EVERY_RESOURCE,))
+
     def allowed(self, token: TokenSpec, resource: str, group: str) -> bool:
         qualified = f"{resource}.{group}" if group else resource
-        return qualified not in token.forbidden
+        return EVERY_RESOURCE not in token.forbidden and qualified not in token.forbidden
 
-    def review(self, token: TokenSpec, rtype: ResourceType, body: Any) -> dict[str, Any]:
+    def review(
+        self, token: TokenSpec, rtype: ResourceType, body: Any, groups: tuple[str, ...] = TOKEN_GROUPS
+    ) -> dict[str, Any]:
         """Answer a SelfSubjectAccessReview (``kubectl auth can-i``) or SelfSubjectReview (whoami)."""
         spec = body.get("spec", {}) if isinstance(body, dict) else {}
         if rtype.kind == "SelfSubjectReview":
-            status: dict[str, Any] = {
-                "userInfo": {"username": token.user, "groups": ["system:serviceaccounts", "system:authenticated"]}
-            }
+            status: dict[str, Any] = {"userInfo": {"username": token.user, "groups": list(groups)}}
         else:
             attributes = spec.get("resourceAttributes")
             resource = (attributes or {}).get("resource", "")
@@ -215,6 +241,19 @@ def _query(raw: str) -> dict[str, str]:
     return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
 
 
+def certificate_user(peer: dict[str, Any] | None) -> tuple[str, tuple[str, ...]] | None:
+    """(user, groups) of a verified client certificate (``SSLSocket.getpeercert()``), or None.
+
+    As kube-apiserver's x509 authenticator: the user is the subject CN, the groups are its O
+    values; a certificate without a CN authenticates nobody (the token is tried instead).
+    """
+    attributes = [pair for rdn in (peer or {}).get("subject", ()) for pair in rdn]
+    names = [value for key, value in attributes if key == "commonName"]
+    if not names:
+        return None
+    return names[-1], tuple(value for key, value in attributes if key == "organizationName")
+
+
 class Handler(BaseHTTPRequestHandler):
     """One connection; ``server.api`` is the ``KubeApi``."""
 
@@ -225,6 +264,15 @@ class Handler(BaseHTTPRequestHandler):
     timeout = IDLE_TIMEOUT
     #: The token name the request authenticated with, for the request log ("-": none).
     _user = "-"
+    #: The groups of the authenticated request (SelfSubjectReview).
+    _groups: tuple[str, ...] = TOKEN_GROUPS
+    #: (user, groups) of the connection's verified client certificate, None without one.
+    _certificate: tuple[str, tuple[str, ...]] | None = None
+
+    def setup(self) -> None:
+        super().setup()
+        # Verified in the handshake against the client CA; getpeercert() is {} when none was sent.
+        self._certificate = certificate_user(self.connection.getpeercert())
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -300,6 +348,17 @@ class Handler(BaseHTTPRequestHandler):
             raise
 
     def _authenticate(self, path: str) -> TokenSpec | None:
+        """The identity of the request: its client certificate first, then its bearer token.
+
+        kube-apiserver runs its x509 authenticator before the token authenticators and the first
+        that recognises the request wins, so a certificate user is never judged by a token.
+        """
+        if self._certificate is not None:
+            user, groups = self._certificate
+            identity = self.server.api.certificate_identity(user)
+            self._user, self._groups = f"x509:{identity.name}", (*groups, AUTHENTICATED)
+            return identity
+        self._groups = TOKEN_GROUPS
         header = self.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
         if not header:
@@ -350,7 +409,7 @@ class Handler(BaseHTTPRequestHandler):
         if rtype.review:
             if self.command != "POST" or name is not None:
                 raise METHOD_NOT_ALLOWED
-            self._json(201, api.review(token, rtype, _json_body(body)))
+            self._json(201, api.review(token, rtype, _json_body(body), self._groups))
             return
         if self.command in ("GET", "HEAD"):
             if name is None:
@@ -490,10 +549,12 @@ class KubeApiServer(ThreadingHTTPServer):
         # Headers and body go out in separate writes: without NODELAY, Nagle's algorithm and the
         # client's delayed ACK add 40 ms to every response.
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
         try:
-            connection = self.tls.wrap_socket(request, server_side=True)
+            connection.do_handshake()
         except (ssl.SSLError, OSError) as exc:
             self.request_log.write("TLS", "-", 0, f"handshake-failed:{type(exc).__name__}")
+            _close_after_alert(connection)
             return
         try:
             self.RequestHandlerClass(connection, client_address, self)
@@ -503,11 +564,40 @@ class KubeApiServer(ThreadingHTTPServer):
             connection.close()
 
 
-def server_context(cert_chain: Path, key: Path) -> ssl.SSLContext:
+#: How long a refused client may take to read the handshake alert before its connection is dropped.
+ALERT_GRACE = 1.0
+
+
+def _close_after_alert(connection: ssl.SSLSocket) -> None:
+    """Close a connection whose handshake failed so that the client reads the server's alert.
+
+    With TLS 1.3 the client has finished its side (and sent its request) before the server rejects
+    its certificate. Closing with that request unread makes the kernel send a reset, and the
+    client then often sees a bare EOF instead of "unknown ca"; sending FIN and reading what is left
+    first lets the alert arrive.
+    """
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(connection, socket.SHUT_WR)
+        connection.settimeout(ALERT_GRACE)
+        while socket.socket.recv(connection, 65536):
+            pass
+    connection.close()
+
+
+def server_context(cert_chain: Path, key: Path, client_ca: Path | None = None) -> ssl.SSLContext:
+    """The server's TLS context; with ``client_ca`` it asks for client certificates issued under it.
+
+    Asked for, not required: token clients send none. A certificate that does not chain to
+    ``client_ca`` fails the handshake: Python's ``ssl`` cannot hand it over unverified to be treated
+    as anonymous (401), which is what kube-apiserver does; either way the client is refused.
+    """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(str(cert_chain), str(key))
     context.set_alpn_protocols(["http/1.1"])
+    if client_ca is not None:
+        context.verify_mode = ssl.CERT_OPTIONAL
+        context.load_verify_locations(cafile=str(client_ca))
     return context
 
 
@@ -515,5 +605,6 @@ def build_server(config: dict[str, Any]) -> KubeApiServer:
     """The server described by ``config.json`` (see ``KubeApiPart``), bound but not yet serving."""
     cluster = Cluster.load(config["cluster"])
     api = KubeApi(cluster, config["address"], int(config["port"]))
-    tls = server_context(Path(config["cert_chain"]), Path(config["key"]))
+    client_ca = config.get("client_ca")
+    tls = server_context(Path(config["cert_chain"]), Path(config["key"]), Path(client_ca) if client_ca else None)
     return KubeApiServer(api, tls, RequestLog(Path(config["request_log"])))

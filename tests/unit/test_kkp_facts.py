@@ -1,0 +1,148 @@
+"""The facts read off KKP's objects, Dex's configuration and nodes: pure functions, both ways."""
+
+from __future__ import annotations
+
+import pytest
+
+from kkp_readiness import dex_config
+from kkp_readiness import kkp_facts as kkp
+from kkp_readiness import kube_facts as facts
+from kkp_readiness.errors import KubeProbeError
+
+
+def _claim(namespace: str, name: str, storage_class: str | None, **labels: str) -> dict:
+    spec = {} if storage_class is None else {"storageClassName": storage_class}
+    return {"metadata": {"namespace": namespace, "name": name, "labels": labels}, "spec": spec}
+
+
+@pytest.mark.parametrize(("endpoint", "service"), [
+    ("http://minio.minio.svc.cluster.local:9000", ("minio", "minio")),
+    ("https://s3.backup.svc:443/", ("backup", "s3")),
+    ("minio.minio.svc", ("minio", "minio")),
+    ("https://s3.eu-central-1.amazonaws.com", None),
+    ("https://minio.example.com", None),
+])
+def test_in_cluster_service(endpoint: str, service: tuple[str, str] | None) -> None:
+    assert kkp.in_cluster_service(endpoint) == service
+
+
+def test_destination_problems_name_what_is_missing() -> None:
+    complete = {"endpoint": "s3.example", "bucketName": "b", "credentials": {"name": "c", "namespace": "kube-system"}}
+    assert kkp.destination_problems("s3", complete) == []
+    assert kkp.destination_problems("s3", {"endpoint": "s3.example", "credentials": {"name": "c"}}) == [
+        "destination s3 has no bucketName, credentials.namespace"]
+
+
+def test_backup_destinations_of_a_seed() -> None:
+    backup = {"destinations": {"minio": {"endpoint": "x"}}, "defaultDestination": "minio"}
+    seed = {"spec": {"etcdBackupRestore": backup}}
+    assert kkp.backup_destinations(seed) == ({"minio": {"endpoint": "x"}}, "minio")
+    assert kkp.backup_destinations({"spec": {}}) == ({}, None)
+    assert kkp.backup_destinations(None) == ({}, None)
+
+
+def test_claim_class_falls_back_to_the_default_class_only_when_unset() -> None:
+    assert kkp.claim_class(_claim("a", "b", None), "standard") == "standard"
+    assert kkp.claim_class(_claim("a", "b", ""), "standard") == ""
+    assert kkp.claim_class(_claim("a", "b", "kubermatic-fast"), "standard") == "kubermatic-fast"
+
+
+def test_user_cluster_etcd_claims_and_wrong_classes() -> None:
+    claims = [_claim("cluster-abc123", "data-etcd-0", "kubermatic-fast", app="etcd"),
+              _claim("cluster-abc123", "data-etcd-1", None, app="etcd"),
+              _claim("cluster-abc123", "other", "standard", app="prometheus"),
+              _claim("kube-system", "data-etcd-0", "standard", app="etcd")]
+    etcd = kkp.user_cluster_etcd_claims(claims)
+    assert [c["metadata"]["name"] for c in etcd] == ["data-etcd-0", "data-etcd-1"]
+    assert kkp.wrong_class_claims(etcd, {"kubermatic-fast"}, "standard") == {"cluster-abc123/data-etcd-1": "standard"}
+    assert kkp.wrong_class_claims([_claim("m", "p", "")], {"kubermatic-fast"}, None) == {
+        "m/p": "no class (static volume)"}
+
+
+def test_ready_condition() -> None:
+    ready = {"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "ACMEAccountRegistered"}]}}
+    assert kkp.ready_condition(ready) == (True, "Ready=True (ACMEAccountRegistered)")
+    assert kkp.ready_condition({"status": {}}) == (False, "no Ready condition")
+    assert kkp.ready_condition(None) == (False, "no Ready condition")
+
+
+@pytest.mark.parametrize(("solvers", "found"), [
+    ([{"dns01": {"rfc2136": {}}}], ["solvers[0] dns01/rfc2136"]),
+    ([{"selector": {"dnsZones": ["kkp.lab"]}, "dns01": {"cloudflare": {}}}], ["solvers[0] dns01/cloudflare"]),
+    ([{"selector": {"dnsZones": ["lab"]}, "dns01": {"route53": {}}}], ["solvers[0] dns01/route53"]),
+    ([{"selector": {"dnsZones": ["other.lab"]}, "dns01": {"route53": {}}}], []),
+    ([{"selector": {"dnsNames": ["kkp.lab"]}, "dns01": {"route53": {}}}], ["solvers[0] dns01/route53"]),
+    ([{"selector": {"matchLabels": {"a": "b"}}, "dns01": {"route53": {}}}], []),
+    ([{"http01": {"ingress": {}}}], []),
+])
+def test_dns01_solvers_for_the_base_domain(solvers: list, found: list) -> None:
+    assert kkp.dns01_solvers_for({"spec": {"acme": {"solvers": solvers}}}, "kkp.lab") == found
+
+
+def test_taints_tolerations_and_placement() -> None:
+    taint = kkp.parse_taint("lab.kkp/role=mla:NoSchedule")
+    assert kkp.parse_taint("dedicated:NoExecute") == {"key": "dedicated", "value": "", "effect": "NoExecute"}
+    assert kkp.has_taint({"spec": {"taints": [{"key": "lab.kkp/role", "value": "mla", "effect": "NoSchedule"}]}}, taint)
+    assert not kkp.has_taint({"spec": {"taints": [{"key": "lab.kkp/role", "value": "x", "effect": "NoSchedule"}]}},
+                             taint)
+    assert kkp.tolerates({"tolerations": [{"key": "lab.kkp/role", "operator": "Exists"}]}, taint)
+    assert kkp.tolerates({"tolerations": [{"operator": "Exists"}]}, taint)
+    assert kkp.tolerates({"tolerations": [{"key": "lab.kkp/role", "value": "mla", "effect": "NoSchedule"}]}, taint)
+    assert not kkp.tolerates({"tolerations": [{"key": "lab.kkp/role", "value": "mla", "effect": "NoExecute"}]}, taint)
+    assert not kkp.tolerates({}, taint)
+    labels = {"lab.kkp/role": "mla"}
+    assert kkp.bound_to_labels({"nodeSelector": {"lab.kkp/role": "mla", "x": "y"}}, labels)
+    term = {"matchExpressions": [{"key": "lab.kkp/role", "operator": "In", "values": ["mla"]}]}
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}
+    assert kkp.bound_to_labels({"affinity": affinity}, labels)
+    loose = {"matchExpressions": [{"key": "lab.kkp/role", "operator": "In", "values": ["mla", "other"]}]}
+    affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"].append(loose)
+    assert not kkp.bound_to_labels({"affinity": affinity}, labels)
+    assert not kkp.bound_to_labels({}, labels)
+
+
+def test_dex_summary_keeps_no_secret() -> None:
+    text = ("issuer: https://kkp/dex\nconnectors:\n- {type: ldap, id: ad, name: AD, config: {bindPW: hunter2}}\n"
+            "staticClients: [{id: kubermatic, secret: s3cr3t}]\nenablePasswordDB: true\n"
+            "staticPasswords: [{email: a@b, hash: '$2a$10$x'}]\n")
+    summary = dex_config.summarize(text)
+    assert summary == {"issuer": "https://kkp/dex", "connectors": [{"type": "ldap", "id": "ad", "name": "AD"}],
+                       "enablePasswordDB": True, "staticPasswords": 1}
+    assert not {"hunter2", "s3cr3t", "$2a$10$x"} & set(str(summary).split("'"))
+
+
+def test_dex_read_takes_the_first_location_and_explains_bad_documents() -> None:
+    seen = []
+
+    def read_key(kind: str, namespace: str, name: str, key: str) -> str | None:
+        seen.append((kind, namespace))
+        return "connectors: []\n" if kind == "ConfigMap" else None
+
+    summary = dex_config.read(read_key)
+    assert seen == [("Secret", "dex"), ("ConfigMap", "oauth")]
+    assert summary["location"] == "ConfigMap oauth/dex (key config.yaml)"
+    assert summary["connectors"] == []
+    assert dex_config.read(lambda *_: None) == {"location": None}
+    with pytest.raises(KubeProbeError, match=r"Secret dex/dex .*: not a YAML mapping"):
+        dex_config.read(lambda *_: "- just a list")
+
+
+@pytest.mark.parametrize(("image", "supported"), [
+    ("Ubuntu 24.04.1 LTS", True), ("Ubuntu 22.04 LTS", True), ("Ubuntu 18.04.6 LTS", False),
+    ("Rocky Linux 8.10 (Green Obsidian)", True), ("Rocky Linux 9.4 (Blue Onyx)", False),
+    ("Red Hat Enterprise Linux 8.10 (Ootpa)", True), ("Flatcar Container Linux by Kinvolk 3815.2.0 (Oklo)", True),
+    ("Amazon Linux 2", True), ("CentOS Linux 7 (Core)", False), ("", False),
+])
+def test_kubeone_os_support(image: str, supported: bool) -> None:
+    assert (facts.kubeone_supports(image) is not None) is supported
+
+
+def test_schedulable_and_csi_registrations() -> None:
+    assert facts.schedulable({"spec": {}})
+    assert not facts.schedulable({"spec": {"unschedulable": True}})
+    assert not facts.schedulable({"spec": {"taints": [{"key": "x", "effect": "NoSchedule"}]}})
+    assert facts.schedulable({"spec": {"taints": [{"key": "x", "effect": "PreferNoSchedule"}]}})
+    driver = "csi.vsphere.vmware.com"
+    assert facts.csi_drivers_on({"spec": {"drivers": [{"name": driver}]}}) == {driver}
+    deployment = {"spec": {"template": {"spec": {"containers": [{"name": "driver"}, {"name": "csi-provisioner"}]}}}}
+    assert facts.runs_container(deployment, facts.CSI_PROVISIONER_CONTAINER)
