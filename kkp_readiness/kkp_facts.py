@@ -41,6 +41,9 @@ USER_CLUSTER_NAMESPACE = re.compile(r"^cluster-[a-z0-9]+$")
 CA_BUNDLE_DEFAULT = "ca-bundle"
 CA_BUNDLE_KEY = "ca-bundle.pem"
 KKP_NAMESPACE = "kubermatic"
+#: What KKP's seed-sync controller labels its copies of the Seed and KubermaticConfiguration with.
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+SEED_SYNC_CONTROLLER = "kkp-seed-sync-controller"
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,10 @@ class KkpObjects:
 
     @property
     def configuration(self) -> dict[str, Any] | None:
-        return self.configurations[0] if self.configurations else None
+        """The master's own KubermaticConfiguration: KKP's seed-sync controller copies it into every
+        dedicated seed, labelled as its own, so a cluster holding only a copy is not the master."""
+        return next((c for c in self.configurations
+                     if facts.labels(c).get(MANAGED_BY_LABEL) != SEED_SYNC_CONTROLLER), None)
 
 
 def kkp_objects(reader: net.CustomReader) -> KkpObjects:
@@ -105,14 +111,24 @@ def in_cluster_service(endpoint: str) -> tuple[str, str] | None:
 
 
 def claim_class(pvc: dict[str, Any], default_class: str | None) -> str | None:
-    """The class a PVC's volume comes from: its own ``storageClassName``, else the default class
-    (what the admission plugin fills in); ``""`` means explicitly none (a pre-bound static volume)."""
+    """The class a PVC's volume comes from, as Kubernetes decides it.
+
+    The DefaultStorageClass admission plugin writes the default class into ``storageClassName`` at
+    creation, so a claim without one was created when no class was default: bound, its volume has
+    no class (``""``); still pending, Kubernetes (1.28+) gives it the current default later. ``""``
+    set explicitly means a static volume without class.
+    """
     own = (pvc.get("spec") or {}).get("storageClassName")
-    return default_class if own is None else own
+    if own is not None:
+        return own
+    return "" if (pvc.get("status") or {}).get("phase") == "Bound" else default_class
 
 
 def default_class_name(storage_classes: Iterable[dict[str, Any]]) -> str | None:
-    return next((facts.name(c) for c in storage_classes if facts.is_default_class(c)), None)
+    """The default class new claims get: with several marked default, Kubernetes takes the newest."""
+    defaults = [c for c in storage_classes if facts.is_default_class(c)]
+    newest = max(defaults, key=lambda c: str((c.get("metadata") or {}).get("creationTimestamp") or ""), default=None)
+    return facts.name(newest) if newest is not None else None
 
 
 def user_cluster_etcd_claims(pvcs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -133,11 +149,15 @@ def wrong_class_claims(claims: Iterable[dict[str, Any]], allowed: set[str], defa
     for claim in claims:
         used = claim_class(claim, default_class)
         if used not in allowed:
-            wrong[net.ref(claim)] = "no class (static volume)" if used == "" else str(used or "no class")
+            wrong[net.ref(claim)] = "no class" if not used else str(used)
     return wrong
 
 
 # ------------------------------------------------------------------ certificates (CERT-101, CERT-102)
+
+
+def find_cluster_issuer(reader: net.CustomReader, name: str) -> dict[str, Any] | None:
+    return next((i for i in net.read_custom(reader, CLUSTER_ISSUER) if facts.name(i) == name), None)
 
 
 def ready_condition(obj: dict[str, Any] | None) -> tuple[bool, str]:
@@ -149,26 +169,51 @@ def ready_condition(obj: dict[str, Any] | None) -> tuple[bool, str]:
     return condition.get("status") == "True", f"Ready={condition.get('status')}" + (f" ({detail})" if detail else "")
 
 
-def dns01_solvers_for(issuer: dict[str, Any], domain: str) -> list[str]:
-    """The DNS01 solvers of an ACME issuer that may solve challenges for ``domain`` (by their selector)."""
-    found = []
-    for index, solver in enumerate(((issuer.get("spec") or {}).get("acme") or {}).get("solvers") or []):
-        if not isinstance(solver, dict) or "dns01" not in solver:
-            continue
+def acme_solvers(issuer: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in ((issuer.get("spec") or {}).get("acme") or {}).get("solvers") or [] if isinstance(s, dict)]
+
+
+def solver_for(issuer: dict[str, Any], domain: str) -> tuple[int, dict[str, Any]] | None:
+    """(index, solver) cert-manager uses for ``domain``'s challenge, by its own rule: a selector whose
+    ``dnsNames`` lists the name beats the longest matching ``dnsZones``, which beats no selector; the
+    first in the list wins a tie; a selector whose names and zones miss the domain does not apply.
+    Solvers selected by ``matchLabels`` are left out: the labels of KKP's Certificate are not known.
+
+    >>> solver_for({"spec": {"acme": {"solvers": [{"http01": {}}, {"selector": {"dnsZones": ["lab"]},
+    ...             "dns01": {"rfc2136": {}}}]}}}, "kkp.lab")[0]
+    1
+    """
+    wanted = domain.lower().rstrip(".")
+    best: tuple[tuple[int, int], int, dict[str, Any]] | None = None
+    for index, solver in enumerate(acme_solvers(issuer)):
         selector = solver.get("selector") or {}
-        zones = selector.get("dnsZones") or []
-        names = selector.get("dnsNames") or []
-        if selector.get("matchLabels") and not (zones or names):
-            continue  # applies to labelled Certificates only: cannot be sure it covers the KKP certificate
-        if (not zones and not names) or domain in names or any(domain == z or domain.endswith(f".{z}") for z in zones):
-            provider = next((k for k in solver["dns01"] if k not in ("cnameStrategy",)), "?")
-            found.append(f"solvers[{index}] dns01/{provider}")
-    return found
+        if selector.get("matchLabels"):
+            continue
+        names = [str(n).lower().rstrip(".") for n in selector.get("dnsNames") or []]
+        zones = [str(z).lower().rstrip(".") for z in selector.get("dnsZones") or []]
+        matching = [z for z in zones if wanted == z or wanted.endswith(f".{z}")]
+        if wanted in names:
+            rank = (2, 0)
+        elif matching:
+            rank = (1, max(len(z) for z in matching))
+        elif names or zones:
+            continue
+        else:
+            rank = (0, 0)
+        if best is None or rank > best[0]:
+            best = (rank, index, solver)
+    return (best[1], best[2]) if best else None
 
 
-def solver_kinds(issuer: dict[str, Any]) -> list[str]:
-    solvers = ((issuer.get("spec") or {}).get("acme") or {}).get("solvers") or []
-    return [next((k for k in ("dns01", "http01") if k in s), "?") for s in solvers if isinstance(s, dict)] or ["none"]
+def describe_solver(index: int, solver: dict[str, Any]) -> str:
+    """``solvers[1] dns01/rfc2136 (dnsZones kkp.lab)``: type, provider and selector, no configuration
+    (a solver's configuration may hold credentials)."""
+    kind = next((k for k in ("dns01", "http01") if k in solver), "unknown")
+    provider = next(iter(solver.get(kind) or {}), "") if isinstance(solver.get(kind), dict) else ""
+    selector = solver.get("selector") or {}
+    scope = "; ".join(f"{key} {', '.join(map(str, selector[key]))}" for key in ("dnsNames", "dnsZones")
+                      if selector.get(key))
+    return f"solvers[{index}] {kind}" + (f"/{provider}" if provider else "") + (f" ({scope})" if scope else "")
 
 
 # ------------------------------------------------------------------ MLA placement (PERF-009)
@@ -186,9 +231,9 @@ def has_taint(node: dict[str, Any], taint: Mapping[str, str]) -> bool:
                and t.get("effect") == taint["effect"] for t in (node.get("spec") or {}).get("taints") or [])
 
 
-def tolerates(pod_spec: Mapping[str, Any], taint: Mapping[str, str]) -> bool:
+def tolerates(spec: Mapping[str, Any], taint: Mapping[str, str]) -> bool:
     """Whether a pod spec's tolerations admit the taint (Kubernetes' matching rules)."""
-    for toleration in pod_spec.get("tolerations") or []:
+    for toleration in spec.get("tolerations") or []:
         if toleration.get("effect") not in (None, "", taint["effect"]):
             continue
         if toleration.get("operator") == "Exists":
@@ -199,13 +244,11 @@ def tolerates(pod_spec: Mapping[str, Any], taint: Mapping[str, str]) -> bool:
     return False
 
 
-def bound_to_labels(pod_spec: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    """Whether a pod spec may only run on nodes with ``labels``: by nodeSelector, or by a required
-    node affinity each of whose terms demands them (``In`` with exactly the value, or equality)."""
-    selector = pod_spec.get("nodeSelector") or {}
-    if all(selector.get(k) == v for k, v in labels.items()):
-        return True
-    required = (((pod_spec.get("affinity") or {}).get("nodeAffinity") or {})
+def bound_to_labels(spec: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """Whether a pod spec may only run on nodes with ``labels``: each label demanded by the
+    nodeSelector or by every term of a required node affinity (``In`` exactly that value)."""
+    selector = spec.get("nodeSelector") or {}
+    required = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
                 .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
     terms = required.get("nodeSelectorTerms") or []
 
@@ -213,8 +256,5 @@ def bound_to_labels(pod_spec: Mapping[str, Any], labels: Mapping[str, str]) -> b
         return any(e.get("key") == key and e.get("operator") == "In" and list(e.get("values") or []) == [value]
                    for e in term.get("matchExpressions") or [])
 
-    return bool(terms) and all(all(demands(t, k, v) for k, v in labels.items()) for t in terms)
-
-
-def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
-    return (((workload.get("spec") or {}).get("template") or {}).get("spec")) or {}
+    return all(selector.get(k) == v or (bool(terms) and all(demands(t, k, v) for t in terms))
+               for k, v in labels.items())

@@ -150,9 +150,13 @@ def csi_drivers_on(csi_node: dict[str, Any]) -> set[str]:
     return {str(d.get("name")) for d in (csi_node.get("spec") or {}).get("drivers") or []}
 
 
+def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
+    """The pod template's spec of a Deployment, StatefulSet or DaemonSet."""
+    return (((workload.get("spec") or {}).get("template") or {}).get("spec")) or {}
+
+
 def runs_container(workload: dict[str, Any], container: str) -> bool:
-    spec = ((workload.get("spec") or {}).get("template") or {}).get("spec") or {}
-    return any(c.get("name") == container for c in spec.get("containers") or [])
+    return any(c.get("name") == container for c in pod_spec(workload).get("containers") or [])
 
 
 #: The label KubeOne puts on every control-plane and static worker node it provisions.
@@ -167,7 +171,7 @@ def kubeone_os_rules() -> tuple[str, tuple[tuple[str, re.Pattern[str]], ...]]:
 
 
 def os_image(node: dict[str, Any]) -> str:
-    return str((node.get("status") or {}).get("nodeInfo", {}).get("osImage") or "")
+    return str(((node.get("status") or {}).get("nodeInfo") or {}).get("osImage") or "")
 
 
 def kubeone_supports(image: str) -> str | None:

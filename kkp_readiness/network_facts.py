@@ -173,6 +173,21 @@ def workload_ready(obj: dict[str, Any]) -> bool:
     return wanted > 0 and int(status.get("readyReplicas") or 0) >= wanted
 
 
+class WorkloadReader(Protocol):
+    def list(self, resource: str, namespace: str | None = None, label_selector: str | None = None) -> list[dict]: ...
+
+
+def workloads(reader: WorkloadReader, namespace: str | None = None,
+              kinds: Sequence[str] = ("deployments", "statefulsets")) -> list[dict[str, Any]]:
+    """The Deployments and StatefulSets (or ``kinds``) of a namespace, or of the whole cluster."""
+    return [w for kind in kinds for w in reader.list(kind, namespace=namespace)]
+
+
+def describe_workload(obj: dict[str, Any]) -> str:
+    """``Deployment minio/minio 1/1 ready``."""
+    return f"{obj.get('kind', '')} {ref(obj)} {workload_summary(obj)}"
+
+
 def workload_summary(obj: dict[str, Any]) -> str:
     status = obj.get("status") or {}
     if obj.get("kind") == "DaemonSet" or "desiredNumberScheduled" in status:

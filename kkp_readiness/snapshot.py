@@ -49,6 +49,7 @@ import yaml
 
 from kkp_readiness import __version__
 from kkp_readiness.errors import KkpReadinessError, KubeProbeError
+from kkp_readiness.kkp_facts import KKP_NAMESPACE
 from kkp_readiness.probes.kube import ClusterAccess, ClusterReader
 from kkp_readiness.redact import redact, redact_obj
 
@@ -140,7 +141,7 @@ RESOURCES: tuple[SnapshotResource, ...] = (
     _builtin("csidrivers", "storage.k8s.io"),
     _builtin("csinodes", "storage.k8s.io"),
     # KKP's own ConfigMaps (the CA bundle); ConfigMaps elsewhere may hold what a snapshot must not carry.
-    _builtin("configmaps", namespaced=True, namespace="kubermatic"),
+    _builtin("configmaps", namespaced=True, namespace=KKP_NAMESPACE),
     # Dex's issuer and connectors, summarised from the Secret (or ConfigMap) that holds its configuration.
     SnapshotResource("document", "dex-configuration"),
     _builtin("daemonsets", "apps", namespaced=True),

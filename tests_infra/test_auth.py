@@ -141,8 +141,8 @@ def dex_configuration(clusters: Clusters, seed: SeedTarget) -> dict[str, Any]:
 def test_dex_deployed_and_ready(clusters: Clusters, seed: SeedTarget, evidence: Evidence) -> None:
     installed_kkp(clusters, seed, "Dex", master=True)
     reader = clusters(seed)
-    found = [d for location in dex_config.LOCATIONS
-             for d in reader.list("deployments", namespace=location.namespace) if facts.name(d) == location.deployment]
+    found = [d for location in dex_config.LOCATIONS for d in net.workloads(reader, location.namespace, ("deployments",))
+             if facts.name(d) == location.deployment]
     states = {net.ref(d): net.workload_summary(d) for d in found}
     evidence.attach("Dex deployments", states)
     places = " or ".join(f"{loc.namespace}/{loc.deployment}" for loc in dex_config.LOCATIONS)

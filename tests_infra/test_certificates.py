@@ -141,11 +141,11 @@ def test_cert_manager_issuer_ready(clusters: Clusters, seed: SeedTarget, profile
                                    evidence: Evidence) -> None:
     installed_kkp(clusters, seed, "cert-manager and the KKP ClusterIssuer", master=True)
     reader = clusters(seed)
-    deployments = {facts.name(d): d for d in reader.list("deployments", namespace=kkp.CERT_MANAGER_NAMESPACE)}
+    deployments = {facts.name(d): d for d in net.workloads(reader, kkp.CERT_MANAGER_NAMESPACE, ("deployments",))}
     states = {name: net.workload_summary(deployments[name]) if name in deployments else "not deployed"
               for name in kkp.CERT_MANAGER_DEPLOYMENTS}
     issuer_name = profile.certificates.cluster_issuer
-    issuer = next((i for i in net.read_custom(reader, kkp.CLUSTER_ISSUER) if facts.name(i) == issuer_name), None)
+    issuer = kkp.find_cluster_issuer(reader, issuer_name)
     ready, condition = kkp.ready_condition(issuer)
     evidence.attach("cert-manager", {"deployments": states, f"ClusterIssuer {issuer_name}": condition
                                      if issuer else "absent"})
@@ -167,16 +167,22 @@ def test_acme_uses_dns01_on_private_networks(clusters: Clusters, seed: SeedTarge
         pytest.skip("the KKP names are reachable from the internet (ingress.internet_facing): HTTP01 can work")
     installed_kkp(clusters, seed, "the KKP ClusterIssuer", master=True)
     issuer_name = profile.certificates.cluster_issuer
-    issuer = next((i for i in net.read_custom(clusters(seed), kkp.CLUSTER_ISSUER) if facts.name(i) == issuer_name),
-                  None)
+    issuer = kkp.find_cluster_issuer(clusters(seed), issuer_name)
     if issuer is None:
         raise KubeProbeError(f"cannot judge: no ClusterIssuer {issuer_name} in seed {seed} (CERT-101 reports it)")
-    solvers = kkp.dns01_solvers_for(issuer, profile.base_domain)
-    evidence.attach(f"ACME solvers of ClusterIssuer {issuer_name}",
-                    ((issuer.get("spec") or {}).get("acme") or {}).get("solvers") or [])
-    expect(bool(solvers), f"ClusterIssuer {issuer_name} of seed {seed} (private network)",
-           expected=f"a DNS01 solver whose selector covers {profile.base_domain}",
-           found=f"solvers {', '.join(kkp.solver_kinds(issuer))}")
+    solvers = kkp.acme_solvers(issuer)
+    evidence.attach(f"ACME solvers of ClusterIssuer {issuer_name} (type, provider, selector)",
+                    [kkp.describe_solver(i, s) for i, s in enumerate(solvers)])
+    chosen = kkp.solver_for(issuer, profile.base_domain)
+    if "acme" not in (issuer.get("spec") or {}):
+        found = "not an ACME issuer"
+    elif chosen is None:
+        found = f"no solver applies to {profile.base_domain}: " + (
+            "; ".join(kkp.describe_solver(i, s) for i, s in enumerate(solvers)) or "none")
+    else:
+        found = f"cert-manager picks {kkp.describe_solver(*chosen)}"
+    expect(chosen is not None and "dns01" in chosen[1], f"ClusterIssuer {issuer_name} of seed {seed} (private network)",
+           expected=f"the solver cert-manager picks for {profile.base_domain} to be DNS01", found=found)
 
 
 # Ensures KKP's components trust the certificate the ingress serves: the CA bundle KKP is configured
@@ -187,17 +193,18 @@ def test_kkp_ca_bundle_trusts_served_certificate(clusters: Clusters, seed: SeedT
     objects = installed_kkp(clusters, seed, "KKP's CA bundle", master=True)
     spec = (objects.configuration or {}).get("spec") or {}
     name = (spec.get("caBundle") or {}).get("name") or kkp.CA_BUNDLE_DEFAULT
-    config_maps = {facts.name(c): c for c in clusters(seed).list("configmaps", namespace=kkp.KKP_NAMESPACE)}
+    namespace = ((objects.configuration or {}).get("metadata") or {}).get("namespace") or kkp.KKP_NAMESPACE
+    config_maps = {facts.name(c): c for c in clusters(seed).list("configmaps", namespace=namespace)}
     pem = ((config_maps.get(name) or {}).get("data") or {}).get(kkp.CA_BUNDLE_KEY, "")
     bundle = certificates_in(pem.encode())
-    evidence.attach("KKP CA bundle", {"configmap": f"{kkp.KKP_NAMESPACE}/{name}", "key": kkp.CA_BUNDLE_KEY,
+    evidence.attach("KKP CA bundle", {"configmap": f"{namespace}/{name}", "key": kkp.CA_BUNDLE_KEY,
                                       "certificates": [c.subject.rfc4514_string() for c in bundle]})
     expect(bool(bundle), f"KKP CA bundle of seed {seed}",
-           expected=f"certificates under {kkp.CA_BUNDLE_KEY} in ConfigMap {kkp.KKP_NAMESPACE}/{name} "
+           expected=f"certificates under {kkp.CA_BUNDLE_KEY} in ConfigMap {namespace}/{name} "
                     "(KubermaticConfiguration spec.caBundle)",
            found="no such ConfigMap" if name not in config_maps else "no certificate in it")
     observation = observe(tls, evidence, profile.base_domain)
     verdict = verify_trust(observation.chain_der, bundle)
-    expect(verdict.ok, f"KKP CA bundle {kkp.KKP_NAMESPACE}/{name} against {where(observation)}",
+    expect(verdict.ok, f"KKP CA bundle {namespace}/{name} against {where(observation)}",
            expected="the CA that issued the served certificate chain",
            found=f"issuer {observation.leaf.issuer!r}: {verdict.reason}")

@@ -164,9 +164,8 @@ def test_storage_provisioner_works(clusters: Clusters, seed: SeedTarget, profile
     drivers = {facts.name(d) for d in reader.list("csidrivers")}
     nodes = [facts.name(n) for n in reader.nodes() if facts.schedulable(n)]
     registered = {facts.name(c): facts.csi_drivers_on(c) for c in reader.list("csinodes")}
-    workloads = [w for kind in ("deployments", "statefulsets") for w in reader.list(kind)
-                 if facts.runs_container(w, facts.CSI_PROVISIONER_CONTAINER)]
-    controllers = [f"{w.get('kind', '')} {net.ref(w)} {net.workload_summary(w)}" for w in workloads]
+    workloads = [w for w in net.workloads(reader) if facts.runs_container(w, facts.CSI_PROVISIONER_CONTAINER)]
+    controllers = [net.describe_workload(w) for w in workloads]
     evidence.attach("provisioners", {"classes": {facts.name(c): c.get("provisioner") for c in judged},
                                      "csi_drivers": sorted(drivers),
                                      "csi_nodes": {k: sorted(v) for k, v in registered.items()},

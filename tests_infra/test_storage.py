@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.cluster import Clusters
+from fixtures.cluster import Clusters, installed_kkp
 from fixtures.site import SeedTarget
 from kkp_readiness import kkp_facts as kkp
 from kkp_readiness import kube_facts as facts
@@ -13,6 +13,7 @@ from kkp_readiness.errors import KubeProbeError
 from kkp_readiness.evidence import Evidence
 from kkp_readiness.probes.kube import ClusterReader
 from kkp_readiness.profile_model import Profile
+from kkp_readiness.snapshot import SnapshotReader
 from kkp_readiness.verdict import expect
 
 
@@ -103,7 +104,7 @@ def test_backup_storage_class_exists(clusters: Clusters, seed: SeedTarget, profi
            found=f"storage classes {', '.join(sorted(classes)) or '(none)'}")
 
 
-def claims_and_default(reader: ClusterReader) -> tuple[list[dict], str | None]:
+def claims_and_default(reader: ClusterReader | SnapshotReader) -> tuple[list[dict], str | None]:
     return reader.list("persistentvolumeclaims"), kkp.default_class_name(reader.storage_classes())
 
 
@@ -119,10 +120,8 @@ def test_backup_location_configured(clusters: Clusters, seed: SeedTarget, profil
     """The S3 side (that the bucket answers with the credentials) needs the credentials Secret and
     the bucket's network; this check judges what the cluster shows: the Seed's destinations and,
     for an in-cluster endpoint, the store behind it."""
+    objects = installed_kkp(clusters, seed, "the etcd backup configuration of the Seed")
     reader = clusters(seed)
-    objects = kkp.kkp_objects(reader)
-    if not objects.installed:
-        pytest.skip(kkp.not_installed_reason(str(seed), "the etcd backup configuration of the Seed"))
     seed_object = objects.seed(seed.seed.name)
     if seed_object is None:
         raise KubeProbeError(f"cannot judge: the cluster of seed {seed} has no Seed object named {seed.seed.name} "
@@ -151,20 +150,19 @@ def test_backup_location_configured(clusters: Clusters, seed: SeedTarget, profil
             store_is_running(reader, seed, name, service, evidence)
 
 
-def store_is_running(reader: ClusterReader, seed: SeedTarget, destination: str, service: tuple[str, str],
-                     evidence: Evidence) -> None:
+def store_is_running(reader: ClusterReader | SnapshotReader, seed: SeedTarget, destination: str,
+                     service: tuple[str, str], evidence: Evidence) -> None:
     """An in-cluster backup endpoint (MinIO): its workload is ready and every volume of it is bound."""
     namespace, name = service
-    workloads = [w for kind in ("deployments", "statefulsets") for w in reader.list(kind, namespace=namespace)
-                 if facts.name(w) == name]
+    workloads = [w for w in net.workloads(reader, namespace) if facts.name(w) == name]
     claims = reader.list("persistentvolumeclaims", namespace=namespace)
     phases = {net.ref(c): (c.get("status") or {}).get("phase", "Pending") for c in claims}
     evidence.attach(f"backup store {namespace}/{name}", {
-        "workloads": [f"{w.get('kind', '')} {net.ref(w)} {net.workload_summary(w)}" for w in workloads],
+        "workloads": [net.describe_workload(w) for w in workloads],
         "volumes": phases})
     expect(any(net.workload_ready(w) for w in workloads), f"backup destination {destination} of seed {seed}",
            expected=f"a ready Deployment or StatefulSet {namespace}/{name} behind the in-cluster endpoint",
-           found="; ".join(f"{w.get('kind', '')} {net.ref(w)} {net.workload_summary(w)}" for w in workloads)
+           found="; ".join(net.describe_workload(w) for w in workloads)
            or "no such workload")
     unbound = {ref: phase for ref, phase in phases.items() if phase != "Bound"}
     expect(bool(phases) and not unbound, f"volumes of the backup store {namespace}/{name}",

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from kkp_readiness.errors import LabError
+from kkp_readiness.kkp_facts import KKP_NAMESPACE
 from kkp_readiness.lab.dns_part import DnsPlan
 from kkp_readiness.lab.ingress_part import LeafSpec, ServerBlock, TlsPlan
 from kkp_readiness.lab.kubeapi.cluster import INSTALLATION_FIXTURE, RESTRICTED, Cluster, KubePlan
@@ -342,7 +343,6 @@ def _seed_tunneling(plan: KubePlan) -> None:
 
 # --- what the KKP installer deployed (kkp-installation.yaml) --------------------------------------
 
-KKP_NAMESPACE = "kubermatic"
 #: The profile overrides under which the ACME issuer faults show (the lab profile uses its own CA).
 ACME_PROFILE: dict[str, Any] = {"certificates": {"source": "cert-manager-acme"}}
 USER_CLUSTER_NAMESPACE = "cluster-lab7x2kq9"
@@ -809,7 +809,8 @@ _ALL = (
     Fault(
         "kube-prometheus-without-class",
         "kubeapi",
-        "Prometheus' volume monitoring/db-prometheus-0 names no storage class and gets the default class standard.",
+        "Prometheus' volume monitoring/db-prometheus-0 was created while no class was default: bound, without a "
+        "storage class.",
         breaks=("STORAGE-009",),
         touches=("kube:monitoring-volumes",),
         apply=_prometheus_without_class,

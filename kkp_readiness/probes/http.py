@@ -270,7 +270,7 @@ def fetch_json(
                 response = pool.urlopen(
                     "GET", target, headers=headers, redirect=False, retries=False, assert_same_host=False,
                     preload_content=False, decode_content=False,
-                    timeout=urllib3.Timeout(connect=_remaining(deadline), read=_remaining(deadline)),
+                    timeout=urllib3.Timeout(total=_remaining(deadline)),
                 )
             except HTTPError as exc:
                 verification = _verification_error(exc)

@@ -185,7 +185,7 @@ class ClusterReader:
                 kwargs["namespace"] = namespace
                 method = _NAMESPACED_METHODS[resource]
             result = self._call("list", resource, group, getattr(api, method), **kwargs)
-            self._cache[key] = self._serialize(result).get("items", [])
+            self._cache[key] = _with_kind(self._serialize(result))
         return self._cache[key]
 
     def nodes(self) -> list[dict]:
@@ -305,6 +305,20 @@ def _status_message(exc: Any) -> str:
     except (TypeError, ValueError):
         body = {}
     return str(body.get("message") or exc.reason or exc.status)
+
+
+def _with_kind(listed: dict[str, Any]) -> list[dict]:
+    """The items of a list, each with its ``kind`` and ``apiVersion``: the API server leaves them out
+    of the items of built-in kinds (only the list says ``DeploymentList``), and checks, evidence and
+    snapshots should name what an object is whichever way it was read."""
+    kind = str(listed.get("kind") or "").removesuffix("List")
+    items = listed.get("items") or []
+    for item in items:
+        if kind:
+            item.setdefault("kind", kind)
+        if listed.get("apiVersion"):
+            item.setdefault("apiVersion", listed["apiVersion"])
+    return items
 
 
 def _is_tls_failure(exc: BaseException) -> bool:

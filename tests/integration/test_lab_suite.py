@@ -21,7 +21,7 @@ IMPLEMENTED_SECTIONS = tuple(section.id for section in load_catalogue().sections
 #: proven with a profile that does (test_konnectivity_for_remote_workers, the faults' shown_with profiles).
 NOT_APPLICABLE_IN_LAB = {"NET-005", "CERT-101", "CERT-102", "AUTH-004", "AUTH-005"}
 #: What the KKP installer deploys: not applicable before it ran (the kube-kkp-not-installed lab).
-INSTALLED_BY_KKP = {"STORAGE-007", "STORAGE-008", "STORAGE-009", "CERT-103", "AUTH-001", "AUTH-002"}
+INSTALLED_BY_KKP = {"STORAGE-007", "STORAGE-008", "STORAGE-009", "CERT-103", "AUTH-001", "AUTH-002", "PERF-009"}
 
 
 def fault_profile(fault: Fault, directory: Path) -> str:
@@ -179,7 +179,8 @@ def test_before_the_installation_what_kkp_deploys_is_not_applicable_yet(tmp_path
     assert {k for k, v in verdicts.items() if v == "skip"} == NOT_APPLICABLE_IN_LAB | INSTALLED_BY_KKP, \
         run.output[-4000:]
     assert {v for k, v in verdicts.items() if v != "skip"} == {"pass"}, run.output[-4000:]
-    for requirement_id in INSTALLED_BY_KKP - {"STORAGE-008", "STORAGE-009"}:
+    for requirement_id in INSTALLED_BY_KKP - {"STORAGE-008", "STORAGE-009", "PERF-009"}:
         assert "KKP is not installed in seed seed yet" in run.requirement(requirement_id)["messages"][0]["message"]
     assert "runs no user cluster yet" in run.requirement("STORAGE-008")["messages"][0]["message"]
+    assert "MLA stack (namespace mla) is not deployed yet" in run.requirement("PERF-009")["messages"][0]["message"]
     assert run.returncode == 0

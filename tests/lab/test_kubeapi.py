@@ -205,17 +205,26 @@ def test_nodes(core: kubernetes.client.CoreV1Api) -> None:
     assert addresses == [f"127.0.1.{i}" for i in range(1, 7)]
 
 
-def test_list_is_the_real_json_shape(api: ApiClient, core: kubernetes.client.CoreV1Api) -> None:
+def test_list_is_the_real_json_shape(api: ApiClient, core: kubernetes.client.CoreV1Api,
+                                     state: dict[str, Any]) -> None:
     response = core.list_node(_preload_content=False)
     body = json.loads(response.data)
     assert body["kind"] == "NodeList"
     assert body["apiVersion"] == "v1"
     assert int(body["metadata"]["resourceVersion"]) >= max(int(i["metadata"]["resourceVersion"]) for i in body["items"])
     assert "continue" not in body["metadata"]
-    assert {(i["kind"], i["apiVersion"]) for i in body["items"]} == {("Node", "v1")}
+    # As kube-apiserver (kubernetes/kubernetes#3030): items of built-in lists carry no type meta.
+    assert not [i for i in body["items"] if "kind" in i or "apiVersion" in i]
     sc = json.loads(kubernetes.client.StorageV1Api(api).list_storage_class(_preload_content=False).data)
     assert (sc["kind"], sc["apiVersion"]) == ("StorageClassList", "storage.k8s.io/v1")
-    assert {i["kind"] for i in sc["items"]} == {"StorageClass"}
+    assert not [i for i in sc["items"] if "kind" in i]
+    # Custom resources' items do carry it, and the suite's reader names every item's kind either way.
+    pools = kubernetes.client.CustomObjectsApi(api).list_cluster_custom_object("metallb.io", "v1beta1",
+                                                                              "ipaddresspools")
+    assert {i["kind"] for i in pools["items"]} == {"IPAddressPool"}
+    reader = _reader(state["kubeconfig"])
+    assert {(i["kind"], i["apiVersion"]) for i in reader.nodes()} == {("Node", "v1")}
+    assert {i["kind"] for i in reader.list("deployments")} == {"Deployment"}
 
 
 def test_every_served_kind_deserializes_with_the_typed_client(api: ApiClient) -> None:

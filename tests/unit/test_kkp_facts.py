@@ -41,10 +41,23 @@ def test_backup_destinations_of_a_seed() -> None:
     assert kkp.backup_destinations(None) == ({}, None)
 
 
-def test_claim_class_falls_back_to_the_default_class_only_when_unset() -> None:
-    assert kkp.claim_class(_claim("a", "b", None), "standard") == "standard"
+def test_claim_class_as_kubernetes_decides_it() -> None:
+    pending = _claim("a", "b", None)
+    assert kkp.claim_class(pending, "standard") == "standard"  # gets the default class retroactively
+    bound = {**pending, "status": {"phase": "Bound"}}
+    assert kkp.claim_class(bound, "standard") == ""  # created while no class was default: none
     assert kkp.claim_class(_claim("a", "b", ""), "standard") == ""
     assert kkp.claim_class(_claim("a", "b", "kubermatic-fast"), "standard") == "kubermatic-fast"
+
+
+def test_the_newest_default_class_is_the_default() -> None:
+    def sc(name: str, created: str, default: bool = True) -> dict:
+        annotations = {"storageclass.kubernetes.io/is-default-class": "true"} if default else {}
+        return {"metadata": {"name": name, "creationTimestamp": created, "annotations": annotations}}
+
+    assert kkp.default_class_name([sc("old", "2024-01-01T00:00:00Z"), sc("new", "2025-01-01T00:00:00Z"),
+                                   sc("x", "2026-01-01T00:00:00Z", default=False)]) == "new"
+    assert kkp.default_class_name([sc("x", "2026-01-01T00:00:00Z", default=False)]) is None
 
 
 def test_user_cluster_etcd_claims_and_wrong_classes() -> None:
@@ -55,8 +68,7 @@ def test_user_cluster_etcd_claims_and_wrong_classes() -> None:
     etcd = kkp.user_cluster_etcd_claims(claims)
     assert [c["metadata"]["name"] for c in etcd] == ["data-etcd-0", "data-etcd-1"]
     assert kkp.wrong_class_claims(etcd, {"kubermatic-fast"}, "standard") == {"cluster-abc123/data-etcd-1": "standard"}
-    assert kkp.wrong_class_claims([_claim("m", "p", "")], {"kubermatic-fast"}, None) == {
-        "m/p": "no class (static volume)"}
+    assert kkp.wrong_class_claims([_claim("m", "p", "")], {"kubermatic-fast"}, None) == {"m/p": "no class"}
 
 
 def test_ready_condition() -> None:
@@ -66,17 +78,40 @@ def test_ready_condition() -> None:
     assert kkp.ready_condition(None) == (False, "no Ready condition")
 
 
-@pytest.mark.parametrize(("solvers", "found"), [
-    ([{"dns01": {"rfc2136": {}}}], ["solvers[0] dns01/rfc2136"]),
-    ([{"selector": {"dnsZones": ["kkp.lab"]}, "dns01": {"cloudflare": {}}}], ["solvers[0] dns01/cloudflare"]),
-    ([{"selector": {"dnsZones": ["lab"]}, "dns01": {"route53": {}}}], ["solvers[0] dns01/route53"]),
-    ([{"selector": {"dnsZones": ["other.lab"]}, "dns01": {"route53": {}}}], []),
-    ([{"selector": {"dnsNames": ["kkp.lab"]}, "dns01": {"route53": {}}}], ["solvers[0] dns01/route53"]),
-    ([{"selector": {"matchLabels": {"a": "b"}}, "dns01": {"route53": {}}}], []),
-    ([{"http01": {"ingress": {}}}], []),
+@pytest.mark.parametrize(("solvers", "chosen"), [
+    ([{"dns01": {"rfc2136": {}}}], 0),
+    ([{"http01": {}}, {"selector": {"dnsZones": ["KKP.lab"]}, "dns01": {"cloudflare": {}}}], 1),
+    # the longest matching zone wins over a shorter one and over no selector
+    ([{"dns01": {"a": {}}}, {"selector": {"dnsZones": ["lab"]}, "http01": {}},
+      {"selector": {"dnsZones": ["kkp.lab"]}, "dns01": {"b": {}}}], 2),
+    # dnsNames beats every zone; cert-manager uses HTTP01 here although a DNS01 solver exists
+    ([{"selector": {"dnsNames": ["kkp.lab"]}, "http01": {}}, {"dns01": {"route53": {}}}], 0),
+    # a selector whose zones miss the domain does not apply; the empty one does
+    ([{"selector": {"dnsZones": ["other.lab"]}, "dns01": {"route53": {}}}, {"http01": {}}], 1),
+    # matchLabels: cannot know the Certificate's labels, left out even with a matching zone
+    ([{"selector": {"matchLabels": {"a": "b"}, "dnsZones": ["kkp.lab"]}, "dns01": {"route53": {}}}], None),
+    # first wins a tie
+    ([{"http01": {}}, {"dns01": {"route53": {}}}], 0),
+    ([], None),
 ])
-def test_dns01_solvers_for_the_base_domain(solvers: list, found: list) -> None:
-    assert kkp.dns01_solvers_for({"spec": {"acme": {"solvers": solvers}}}, "kkp.lab") == found
+def test_solver_for_follows_cert_managers_selection(solvers: list, chosen: int | None) -> None:
+    found = kkp.solver_for({"spec": {"acme": {"solvers": solvers}}}, "kkp.lab")
+    assert (found[0] if found else None) == chosen
+
+
+def test_describe_solver_names_type_provider_and_selector_only() -> None:
+    solver = {"selector": {"dnsZones": ["kkp.lab"]}, "dns01": {"webhook": {"config": {"apiKey": "k"}}}}
+    assert kkp.describe_solver(1, solver) == "solvers[1] dns01/webhook (dnsZones kkp.lab)"
+    assert kkp.describe_solver(0, {"dns01": None}) == "solvers[0] dns01"
+    assert kkp.describe_solver(0, {"http01": {"ingress": {}}}) == "solvers[0] http01/ingress"
+
+
+def test_a_copied_configuration_is_not_the_master_s() -> None:
+    copy = {"metadata": {"name": "kubermatic", "labels": {kkp.MANAGED_BY_LABEL: kkp.SEED_SYNC_CONTROLLER}}}
+    assert kkp.KkpObjects([], [copy]).configuration is None
+    assert kkp.KkpObjects([], [copy]).installed
+    own = {"metadata": {"name": "kubermatic"}}
+    assert kkp.KkpObjects([], [copy, own]).configuration is own
 
 
 def test_taints_tolerations_and_placement() -> None:
@@ -95,6 +130,8 @@ def test_taints_tolerations_and_placement() -> None:
     term = {"matchExpressions": [{"key": "lab.kkp/role", "operator": "In", "values": ["mla"]}]}
     affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}
     assert kkp.bound_to_labels({"affinity": affinity}, labels)
+    split = {"nodeSelector": {"a": "1"}, "affinity": affinity}
+    assert kkp.bound_to_labels(split, {"a": "1", "lab.kkp/role": "mla"})
     loose = {"matchExpressions": [{"key": "lab.kkp/role", "operator": "In", "values": ["mla", "other"]}]}
     affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"].append(loose)
     assert not kkp.bound_to_labels({"affinity": affinity}, labels)

@@ -180,9 +180,12 @@ def test_the_declared_list_covers_what_the_brief_and_the_reader_name() -> None:
 
 
 def test_the_declared_list_covers_every_custom_kind_the_checks_ask_for() -> None:
-    network_facts = pytest.importorskip("kkp_readiness.network_facts")
-    kinds = [v for v in vars(network_facts).values() if isinstance(v, network_facts.CustomKind)]
-    assert kinds
+    from kkp_readiness import kkp_facts, network_facts
+
+    kinds = [*network_facts.CUSTOM_KINDS, *kkp_facts.CUSTOM_KINDS]
+    declared = [v for module in (network_facts, kkp_facts) for v in vars(module).values()
+                if isinstance(v, network_facts.CustomKind)]
+    assert set(declared) == set(kinds), "a CustomKind the checks read is missing from a CUSTOM_KINDS tuple"
     collected = {(r.group, r.version, r.plural) for r in RESOURCES if r.how == "custom"}
     missing = [f"{k.plural}.{k.group}/{version}" for k in kinds for version in k.versions
                if (k.group, version, k.plural) not in collected]

@@ -34,6 +34,8 @@ class ResourceType:
     categories: tuple[str, ...] = ()
     #: A create-only review (SelfSubjectAccessReview, SelfSubjectReview): answered, never stored.
     review: bool = False
+    #: Defined by a CRD (the fixture's ``resources``): list items keep kind and apiVersion.
+    custom: bool = False
 
     @property
     def api_version(self) -> str:
@@ -138,7 +140,7 @@ class CustomResource:
 
     def resource_type(self) -> ResourceType:
         group, _, version = self.api_version.rpartition("/")
-        return ResourceType(group, version, self.kind, self.plural, self.namespaced, self.short_names)
+        return ResourceType(group, version, self.kind, self.plural, self.namespaced, self.short_names, custom=True)
 
 
 def crd_object(rtype: ResourceType) -> dict[str, Any]:

@@ -82,6 +82,10 @@ def version_info(git_version: str) -> dict[str, str]:
     }
 
 
+def _without_type(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
+
+
 class RequestLog:
     """Appends one line per request; thread-safe and flushed at once (a test reads it right after)."""
 
@@ -470,7 +474,9 @@ class Handler(BaseHTTPRequestHandler):
                 "kind": rtype.list_kind,
                 "apiVersion": rtype.api_version,
                 "metadata": {"resourceVersion": resource_version},
-                "items": items,
+                # As kube-apiserver: the items of built-in kinds carry no kind/apiVersion (only the
+                # list says them); custom resources' items do.
+                "items": items if rtype.custom else [_without_type(i) for i in items],
             },
         )
 
