@@ -10,6 +10,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import dns.message
 import dns.query
@@ -87,4 +88,20 @@ def healthy_lab() -> Iterator[Lab]:
         lab.start()
         yield lab
     finally:
+        lab.stop()
+
+
+@pytest.fixture
+def start_lab() -> Iterator[Callable[..., dict[str, Any]]]:
+    """``start_lab(*faults)`` starts a lab and returns its state; every lab a test started is
+    stopped at the end, also when the test fails half-way."""
+    labs: list[Lab] = []
+
+    def start(*faults: str) -> dict[str, Any]:
+        lab = Lab(faults=faults)
+        labs.append(lab)
+        return lab.start()
+
+    yield start
+    for lab in labs:
         lab.stop()

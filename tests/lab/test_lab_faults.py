@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import ssl
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -98,19 +97,8 @@ def _label() -> str:
     return f"r{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture
-def started() -> Iterator[list[Lab]]:
-    """Labs started by a test; stopped even if the test fails half-way."""
-    labs: list[Lab] = []
-    yield labs
-    for lab in labs:
-        lab.stop()
 
 
-def _start(labs: list[Lab], *faults: str) -> dict:
-    lab = Lab(faults=faults)
-    labs.append(lab)
-    return lab.start()
 
 
 def _sans(cert: x509.Certificate) -> list[str]:
@@ -168,8 +156,8 @@ def test_duplicates_are_ignored_and_order_is_the_registry_order() -> None:
 # --- DNS faults -----------------------------------------------------------------------------------
 
 
-def test_dns_missing_wildcard(started, resolve) -> None:
-    state = _start(started, "dns-missing-wildcard")
+def test_dns_missing_wildcard(start_lab, resolve) -> None:
+    state = start_lab("dns-missing-wildcard")
     for server in (state["dns"]["primary"], state["dns"]["secondary"]):
         assert resolve(server, f"{_label()}.{BASE_DOMAIN}") == NXDOMAIN
         for name in (BASE_DOMAIN, *INGRESS_NAMES, *SEED_MLA_NAMES):
@@ -177,8 +165,8 @@ def test_dns_missing_wildcard(started, resolve) -> None:
         assert resolve(server, f"{_label()}.{SEED_DOMAIN}") == [NODEPORT_PROXY_ADDRESS]
 
 
-def test_dns_missing_seed_wildcard(started, resolve) -> None:
-    state = _start(started, "dns-missing-seed-wildcard")
+def test_dns_missing_seed_wildcard(start_lab, resolve) -> None:
+    state = start_lab("dns-missing-seed-wildcard")
     for server in (state["dns"]["primary"], state["dns"]["secondary"]):
         assert resolve(server, f"{_label()}.{SEED_DOMAIN}") == NXDOMAIN
         for name in SEED_MLA_NAMES:
@@ -186,16 +174,16 @@ def test_dns_missing_seed_wildcard(started, resolve) -> None:
         assert resolve(server, f"{_label()}.{BASE_DOMAIN}") == [INGRESS_ADDRESS]
 
 
-def test_dns_wrong_address(started, resolve) -> None:
-    state = _start(started, "dns-wrong-address")
+def test_dns_wrong_address(start_lab, resolve) -> None:
+    state = start_lab("dns-wrong-address")
     for server in (state["dns"]["primary"], state["dns"]["secondary"]):
         assert resolve(server, f"{_label()}.{SEED_DOMAIN}") == [WRONG_ADDRESS]
         for name in SEED_MLA_NAMES:
             assert resolve(server, name) == [INGRESS_ADDRESS]
 
 
-def test_dns_servers_disagree(started, resolve) -> None:
-    state = _start(started, "dns-servers-disagree")
+def test_dns_servers_disagree(start_lab, resolve) -> None:
+    state = start_lab("dns-servers-disagree")
     primary, secondary = state["dns"]["primary"], state["dns"]["secondary"]
     name = f"prometheus.{BASE_DOMAIN}"
     assert resolve(primary, name) == [INGRESS_ADDRESS]
@@ -205,8 +193,8 @@ def test_dns_servers_disagree(started, resolve) -> None:
         assert resolve(primary, other) == resolve(secondary, other)
 
 
-def test_dns_faults_combine(started, resolve) -> None:
-    state = _start(started, "dns-missing-wildcard", "dns-servers-disagree", "dns-wrong-address")
+def test_dns_faults_combine(start_lab, resolve) -> None:
+    state = start_lab("dns-missing-wildcard", "dns-servers-disagree", "dns-wrong-address")
     primary, secondary = state["dns"]["primary"], state["dns"]["secondary"]
     assert state["faults"] == ["dns-missing-wildcard", "dns-wrong-address", "dns-servers-disagree"]
     assert resolve(primary, f"prometheus.{BASE_DOMAIN}") == [INGRESS_ADDRESS]
@@ -218,8 +206,8 @@ def test_dns_faults_combine(started, resolve) -> None:
 # --- certificate faults ---------------------------------------------------------------------------
 
 
-def test_cert_missing_name(started, served_chain) -> None:
-    state = _start(started, "cert-missing-name")
+def test_cert_missing_name(start_lab, served_chain) -> None:
+    state = start_lab("cert-missing-name")
     port, root = state["ingress"]["https_port"], Path(state["root_ca"])
     leaf = served_chain(port, f"grafana.{BASE_DOMAIN}", cafile=root)[0]
     assert _sans(leaf) == sorted([BASE_DOMAIN, f"grafana.{BASE_DOMAIN}", f"prometheus.{BASE_DOMAIN}"])
@@ -227,8 +215,8 @@ def test_cert_missing_name(started, served_chain) -> None:
         served_chain(port, f"alertmanager.{BASE_DOMAIN}", cafile=root)
 
 
-def test_cert_expired(started, served_chain) -> None:
-    state = _start(started, "cert-expired")
+def test_cert_expired(start_lab, served_chain) -> None:
+    state = start_lab("cert-expired")
     leaf = served_chain(state["ingress"]["https_port"], BASE_DOMAIN)[0]
     now = dt.datetime.now(dt.UTC)
     assert leaf.not_valid_after_utc < now - dt.timedelta(days=9)
@@ -237,15 +225,15 @@ def test_cert_expired(started, served_chain) -> None:
         served_chain(state["ingress"]["https_port"], BASE_DOMAIN, cafile=Path(state["root_ca"]))
 
 
-def test_cert_expiring_soon_still_verifies(started, served_chain) -> None:
-    state = _start(started, "cert-expiring-soon")
+def test_cert_expiring_soon_still_verifies(start_lab, served_chain) -> None:
+    state = start_lab("cert-expiring-soon")
     leaf = served_chain(state["ingress"]["https_port"], BASE_DOMAIN, cafile=Path(state["root_ca"]))[0]
     now = dt.datetime.now(dt.UTC)
     assert now + dt.timedelta(days=9) < leaf.not_valid_after_utc < now + dt.timedelta(days=11)
 
 
-def test_cert_untrusted_ca(started, served_chain) -> None:
-    state = _start(started, "cert-untrusted-ca")
+def test_cert_untrusted_ca(start_lab, served_chain) -> None:
+    state = start_lab("cert-untrusted-ca")
     port = state["ingress"]["https_port"]
     chain = served_chain(port, f"grafana.{BASE_DOMAIN}")
     assert len(chain) == 2
@@ -258,8 +246,8 @@ def test_cert_untrusted_ca(started, served_chain) -> None:
             served_chain(port, f"grafana.{BASE_DOMAIN}", cafile=Path(cafile))
 
 
-def test_cert_incomplete_chain(started, served_chain) -> None:
-    state = _start(started, "cert-incomplete-chain")
+def test_cert_incomplete_chain(start_lab, served_chain) -> None:
+    state = start_lab("cert-incomplete-chain")
     port = state["ingress"]["https_port"]
     assert len(served_chain(port, f"grafana.{BASE_DOMAIN}")) == 1
     # A client that has only the root cannot build the chain...
@@ -269,8 +257,8 @@ def test_cert_incomplete_chain(started, served_chain) -> None:
     assert len(served_chain(port, f"grafana.{BASE_DOMAIN}", cafile=Path(state["ca_bundle"]))) == 1
 
 
-def test_cert_split(started, served_chain) -> None:
-    state = _start(started, "cert-split")
+def test_cert_split(start_lab, served_chain) -> None:
+    state = start_lab("cert-split")
     port, root = state["ingress"]["https_port"], Path(state["root_ca"])
     grafana = served_chain(port, f"grafana.{BASE_DOMAIN}", cafile=root)
     prometheus = served_chain(port, f"prometheus.{BASE_DOMAIN}", cafile=root)
@@ -281,8 +269,8 @@ def test_cert_split(started, served_chain) -> None:
     assert served_chain(port, f"alertmanager.{BASE_DOMAIN}")[0] == prometheus[0]
 
 
-def test_cert_weak_key(started, served_chain) -> None:
-    state = _start(started, "cert-weak-key")
+def test_cert_weak_key(start_lab, served_chain) -> None:
+    state = start_lab("cert-weak-key")
     port = state["ingress"]["https_port"]
     chain = served_chain(port, f"grafana.{BASE_DOMAIN}", weak=True)
     assert chain[0].public_key().key_size == 1024
@@ -292,8 +280,8 @@ def test_cert_weak_key(started, served_chain) -> None:
         served_chain(port, f"grafana.{BASE_DOMAIN}", cafile=Path(state["root_ca"]))
 
 
-def test_cert_faults_combine(started, served_chain) -> None:
-    state = _start(started, "cert-expired", "cert-incomplete-chain", "cert-split")
+def test_cert_faults_combine(start_lab, served_chain) -> None:
+    state = start_lab("cert-expired", "cert-incomplete-chain", "cert-split")
     port = state["ingress"]["https_port"]
     chain = served_chain(port, f"prometheus.{BASE_DOMAIN}")
     assert len(chain) == 1

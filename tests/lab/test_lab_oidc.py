@@ -9,11 +9,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -43,18 +41,8 @@ def _b64_int(text: str) -> int:
     return int.from_bytes(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), "big")
 
 
-@pytest.fixture
-def started() -> Iterator[list[Lab]]:
-    labs: list[Lab] = []
-    yield labs
-    for lab in labs:
-        lab.stop()
 
 
-def _start(labs: list[Lab], *faults: str) -> dict[str, Any]:
-    lab = Lab(faults=faults)
-    labs.append(lab)
-    return lab.start()
 
 
 # --- healthy -------------------------------------------------------------------------------------------
@@ -113,8 +101,8 @@ def test_own_provider_name_has_an_explicit_record(healthy_lab: Lab, resolve) -> 
 # --- faults ----------------------------------------------------------------------------------------------
 
 
-def test_identity_faults_change_only_what_they_name(started) -> None:
-    state = _start(started, "dex-issuer-mismatch", "oidc-issuer-mismatch", "oidc-no-signing-keys")
+def test_identity_faults_change_only_what_they_name(start_lab) -> None:
+    state = start_lab("dex-issuer-mismatch", "oidc-issuer-mismatch", "oidc-no-signing-keys")
     port = state["ingress"]["https_port"]
     dex = _dex(state).document
     assert dex is not None
@@ -129,8 +117,8 @@ def test_identity_faults_change_only_what_they_name(started) -> None:
     assert [key["use"] for key in jwks["keys"]] == ["enc"]
 
 
-def test_ingress_certificate_faults_leave_the_own_provider_alone(started) -> None:
-    state = _start(started, "cert-expired")
+def test_ingress_certificate_faults_leave_the_own_provider_alone(start_lab) -> None:
+    state = start_lab("cert-expired")
     assert _dex(state).certificate_error == "certificate verify failed: certificate has expired"
     provider = _provider(state)
     assert provider.verified
