@@ -138,11 +138,10 @@ NO_PROVISIONER = "kubernetes.io/no-provisioner"
 CSI_PROVISIONER_CONTAINER = "csi-provisioner"
 
 
-def schedulable(node: dict[str, Any]) -> bool:
-    """Whether ordinary pods may land on the node (not cordoned, no NoSchedule/NoExecute taint)."""
-    spec = node.get("spec") or {}
-    return not spec.get("unschedulable") and not any(
-        t.get("effect") in ("NoSchedule", "NoExecute") for t in spec.get("taints") or [])
+def carries_volumes(node: dict[str, Any]) -> bool:
+    """Whether pods with volumes land on the node: a worker that is not cordoned. Workers tainted for
+    a purpose (dedicated MLA nodes) count: their pods have volumes too; control-plane nodes do not."""
+    return not is_control_plane(node) and not (node.get("spec") or {}).get("unschedulable")
 
 
 def csi_drivers_on(csi_node: dict[str, Any]) -> set[str]:

@@ -148,7 +148,7 @@ def test_node_sizes(clusters: Clusters, seed: SeedTarget, profile: Profile, evid
 
 
 # Ensures the storage classes KKP uses can create volumes: their CSI driver is registered, its node
-# plugin is on the schedulable nodes and a volume-creating controller runs.
+# plugin is on every worker and a volume-creating controller runs.
 @pytest.mark.requirement("INFRA-007")
 def test_storage_provisioner_works(clusters: Clusters, seed: SeedTarget, profile: Profile,
                                    evidence: Evidence) -> None:
@@ -162,7 +162,7 @@ def test_storage_provisioner_works(clusters: Clusters, seed: SeedTarget, profile
     used = {profile.storage.fast_class, profile.storage.backup_class}
     judged = [c for c in classes if facts.name(c) in used or facts.is_default_class(c)] or classes
     drivers = {facts.name(d) for d in reader.list("csidrivers")}
-    nodes = [facts.name(n) for n in reader.nodes() if facts.schedulable(n)]
+    nodes = [facts.name(n) for n in reader.nodes() if facts.carries_volumes(n)]
     registered = {facts.name(c): facts.csi_drivers_on(c) for c in reader.list("csinodes")}
     workloads = [w for w in net.workloads(reader) if facts.runs_container(w, facts.CSI_PROVISIONER_CONTAINER)]
     controllers = [net.describe_workload(w) for w in workloads]
@@ -182,11 +182,11 @@ def test_storage_provisioner_works(clusters: Clusters, seed: SeedTarget, profile
         else:
             missing = [n for n in nodes if driver not in registered.get(n, set())]
             if missing:
-                problems.append(f"{label}: driver {driver} not registered on schedulable node(s) {', '.join(missing)}")
+                problems.append(f"{label}: driver {driver} not registered on worker(s) {', '.join(missing)}")
     if not any(net.workload_ready(w) for w in workloads):
         problems.append(f"no ready CSI controller (Deployment or StatefulSet with a {facts.CSI_PROVISIONER_CONTAINER} "
                         f"container): {'; '.join(controllers) or 'none'}")
     expect(not problems, f"storage provisioning of seed {seed}",
-           expected="for each class KKP uses: its CSIDriver registered on every schedulable node and a ready "
+           expected="for each class KKP uses: its CSIDriver registered on every (uncordoned) worker and a ready "
                     "CSI controller",
            found="; ".join(problems))

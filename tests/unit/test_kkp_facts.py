@@ -174,11 +174,12 @@ def test_kubeone_os_support(image: str, supported: bool) -> None:
     assert (facts.kubeone_supports(image) is not None) is supported
 
 
-def test_schedulable_and_csi_registrations() -> None:
-    assert facts.schedulable({"spec": {}})
-    assert not facts.schedulable({"spec": {"unschedulable": True}})
-    assert not facts.schedulable({"spec": {"taints": [{"key": "x", "effect": "NoSchedule"}]}})
-    assert facts.schedulable({"spec": {"taints": [{"key": "x", "effect": "PreferNoSchedule"}]}})
+def test_volume_nodes_and_csi_registrations() -> None:
+    assert facts.carries_volumes({"spec": {}})
+    assert not facts.carries_volumes({"spec": {"unschedulable": True}})
+    assert facts.carries_volumes({"spec": {"taints": [{"key": "mla", "effect": "NoSchedule"}]}})
+    control_plane = {"metadata": {"labels": {"node-role.kubernetes.io/control-plane": ""}}, "spec": {}}
+    assert not facts.carries_volumes(control_plane)
     driver = "csi.vsphere.vmware.com"
     assert facts.csi_drivers_on({"spec": {"drivers": [{"name": driver}]}}) == {driver}
     deployment = {"spec": {"template": {"spec": {"containers": [{"name": "driver"}, {"name": "csi-provisioner"}]}}}}
