@@ -273,6 +273,8 @@ class BastionSpec(Strict):
     host_key_fingerprint: str | None = Field(None, description="pinned key, SHA256:...")
     use_ssh_config: bool = False
     tools: dict[str, str] = Field(default_factory=dict, description="tool -> minimum version")
+    nodes: list[Endpoint] = Field(default_factory=list,
+                                  description="seed nodes reached through the bastion (ACCESS-006), host[:port]")
 
     @field_validator("host_key_fingerprint")
     @classmethod

@@ -22,6 +22,8 @@ import yaml
 
 from kkp_readiness.errors import LabError
 from kkp_readiness.kkp_facts import KKP_NAMESPACE
+from kkp_readiness.lab.bastion_part import BastionPlan
+from kkp_readiness.lab.config_repo_part import SEED_FILE, VALUES_FILE, ConfigRepoPlan
 from kkp_readiness.lab.dns_part import DnsPlan
 from kkp_readiness.lab.ingress_part import LeafSpec, ServerBlock, TlsPlan
 from kkp_readiness.lab.kubeapi.cluster import INSTALLATION_FIXTURE, RESTRICTED, Cluster, KubePlan
@@ -439,6 +441,55 @@ def _identity(obj: dict[str, Any]) -> tuple[str, str | None, str]:
 
 def _mla_node_untainted(plan: KubePlan) -> None:
     plan.cluster.find("Node", "worker-3")["spec"].pop("taints", None)
+
+
+# --- the configuration repository (a git repository with git-crypt) --------------------------------
+
+
+def _config_plaintext_secret(plan: ConfigRepoPlan) -> None:
+    """values.yaml is not marked for git-crypt, so its secrets are committed (and pushed) in plain text."""
+    plan.encrypted.remove(VALUES_FILE)
+
+
+def _config_missing_file(plan: ConfigRepoPlan) -> None:
+    del plan.files[SEED_FILE]
+
+
+def _config_no_remote(plan: ConfigRepoPlan) -> None:
+    plan.remote = False
+
+
+def _config_invalid_yaml(plan: ConfigRepoPlan) -> None:
+    """A merge conflict committed unresolved: the markers make the Seed manifest invalid YAML."""
+    plan.files[SEED_FILE] = plan.files[SEED_FILE].replace(
+        "  location: Lab\n", "<<<<<<< HEAD\n  location: Lab\n=======\n  location: Lab 2\n>>>>>>> update-location\n", 1)
+
+
+# --- bastion (the lab's sshd, see bastion_part.py) ------------------------------------------------
+
+
+def _bastion_unknown_host_key(plan: BastionPlan) -> None:
+    plan.present_other_host_key = True
+
+
+def _bastion_wrong_user_key(plan: BastionPlan) -> None:
+    plan.authorize_other_key = True
+
+
+def _bastion_helm_missing(plan: BastionPlan) -> None:
+    plan.remove_tool("helm")
+
+
+def _bastion_terraform_too_old(plan: BastionPlan) -> None:
+    plan.stand_ins["terraform"] = "Terraform v0.12.31\non linux_amd64"
+
+
+def _bastion_fubectl_missing(plan: BastionPlan) -> None:
+    plan.remove_tool("fubectl")
+
+
+def _node_ssh_closed(plan: BastionPlan) -> None:
+    plan.start_node = False
 
 
 _ALL = (
@@ -891,6 +942,88 @@ _ALL = (
         warns=("PERF-009",),
         touches=("kube:mla-node-taint",),
         apply=_mla_node_untainted,
+    ),
+    Fault(
+        "config-plaintext-secret",
+        "config_repo",
+        "values.yaml (dex client secrets, static password hashes, MinIO credentials) is not marked for git-crypt in "
+        ".gitattributes: its secrets are committed and pushed in plain text.",
+        breaks=("CONFIG-004",),
+        touches=("config:encryption:values",),
+        apply=_config_plaintext_secret,
+    ),
+    Fault(
+        "config-missing-file",
+        "config_repo",
+        "The Seed manifest seed.yaml the profile lists was never committed.",
+        breaks=("CONFIG-002",),
+        touches=("config:seed-file",),
+        apply=_config_missing_file,
+    ),
+    Fault(
+        "config-no-remote",
+        "config_repo",
+        "The configuration repository has no remote: its history exists only on one machine.",
+        warns=("CONFIG-001",),
+        touches=("config:remote",),
+        apply=_config_no_remote,
+    ),
+    Fault(
+        "config-invalid-yaml",
+        "config_repo",
+        "seed.yaml was committed with unresolved merge-conflict markers and is no longer valid YAML.",
+        breaks=("CONFIG-003",),
+        touches=("config:seed-file",),
+        apply=_config_invalid_yaml,
+    ),
+    Fault(
+        "bastion-unknown-host-key",
+        "bastion",
+        "The bastion presents a host key that is neither pinned nor in known_hosts (a re-installed or "
+        "impostor host): the suite refuses to log in, so the checks needing a session end as error.",
+        breaks=("ACCESS-002",),
+        touches=("bastion:host-key",),
+        apply=_bastion_unknown_host_key,
+    ),
+    Fault(
+        "bastion-wrong-user-key",
+        "bastion",
+        "The bastion's authorized_keys holds another key than the operator's: the login is refused.",
+        breaks=("ACCESS-001",),
+        touches=("bastion:authorized-keys",),
+        apply=_bastion_wrong_user_key,
+    ),
+    Fault(
+        "bastion-tool-missing",
+        "bastion",
+        "helm is not installed on the bastion.",
+        breaks=("ACCESS-003",),
+        touches=("bastion:tool:helm",),
+        apply=_bastion_helm_missing,
+    ),
+    Fault(
+        "bastion-tool-too-old",
+        "bastion",
+        "terraform on the bastion is 0.12.31, older than the minimum.",
+        breaks=("ACCESS-003",),
+        touches=("bastion:tool:terraform",),
+        apply=_bastion_terraform_too_old,
+    ),
+    Fault(
+        "bastion-optional-tool-missing",
+        "bastion",
+        "fubectl is not installed on the bastion (an optional helper).",
+        warns=("ACCESS-004",),
+        touches=("bastion:tool:fubectl",),
+        apply=_bastion_fubectl_missing,
+    ),
+    Fault(
+        "node-ssh-closed",
+        "bastion",
+        "The seed node cp-1 (127.0.1.1) runs no SSH server: it cannot be reached through the bastion.",
+        breaks=("ACCESS-006",),
+        touches=("bastion:node-sshd",),
+        apply=_node_ssh_closed,
     ),
 )
 

@@ -18,6 +18,8 @@ from types import TracebackType
 from typing import Any
 
 from kkp_readiness.errors import LabError
+from kkp_readiness.lab.bastion_part import BastionPart
+from kkp_readiness.lab.config_repo_part import ConfigRepoPart
 from kkp_readiness.lab.dns_part import DnsPart
 from kkp_readiness.lab.faults import Fault, resolve_faults
 from kkp_readiness.lab.ingress_part import IngressPart
@@ -31,6 +33,8 @@ PARTS: dict[str, type[Part]] = {
     DnsPart.name: DnsPart,
     IngressPart.name: IngressPart,
     KubeApiPart.name: KubeApiPart,
+    BastionPart.name: BastionPart,
+    ConfigRepoPart.name: ConfigRepoPart,
 }
 
 STATE_FILE = "state.json"
@@ -45,7 +49,8 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 class Lab:
     """The local stand-in site: DNS (two dnsmasq), ingress (NGINX with lab certificates) and a
-    Kubernetes API test server (``kubeapi``, serving a cluster fixture).
+    Kubernetes API test server (``kubeapi``, serving a cluster fixture), and further parts (``PARTS``) such as
+    the configuration repository (``config_repo``, a git-crypt repository without a daemon).
 
     ``workdir`` holds all state (configuration, certificates, logs, ``state.json``); without one
     a temporary directory is created, and removed again by ``stop``. ``faults`` are names from

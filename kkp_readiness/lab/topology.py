@@ -24,6 +24,11 @@ NODEPORT_PROXY_ADDRESS = "127.0.0.11"
 #: An address no lab part listens on, used by faults that publish a wrong record.
 WRONG_ADDRESS = "127.0.0.99"
 
+#: Where the lab bastion's sshd listens (on a free port); node connections it forwards come from here.
+BASTION_ADDRESS = "127.0.0.1"
+#: Where the sshd standing for a seed node listens: cp-1's InternalIP in the lab cluster.
+NODE_ADDRESS = "127.0.1.1"
+
 #: Where the lab's Kubernetes API server listens (on a free port), and the names in its certificate.
 KUBEAPI_ADDRESS = "127.0.0.1"
 KUBEAPI_NAME = f"kubernetes.{BASE_DOMAIN}"

@@ -25,6 +25,12 @@ from kkp_readiness.lab.topology import (
 
 NXDOMAIN = "NXDOMAIN"
 EXPECTED_BREAKS = {
+    "bastion-unknown-host-key": ("ACCESS-002",),
+    "bastion-wrong-user-key": ("ACCESS-001",),
+    "bastion-tool-missing": ("ACCESS-003",),
+    "bastion-tool-too-old": ("ACCESS-003",),
+    "bastion-optional-tool-missing": (),
+    "node-ssh-closed": ("ACCESS-006",),
     "kube-hdd-fast-class": (),
     "dns-missing-wildcard": ("DNS-003",),
     "dns-missing-seed-wildcard": ("DNS-004",),
@@ -77,9 +83,14 @@ EXPECTED_BREAKS = {
     "kube-unsupported-os": ("SEED-002",),
     "kube-kkp-not-installed": (),
     "kube-mla-node-untainted": (),
+    "config-plaintext-secret": ("CONFIG-004",),
+    "config-missing-file": ("CONFIG-002",),
+    "config-no-remote": (),
+    "config-invalid-yaml": ("CONFIG-003",),
 }
 #: Faults whose requirement must WARN rather than fail; every other fault warns nothing.
 EXPECTED_WARNS = {
+    "bastion-optional-tool-missing": ("ACCESS-004",),
     "cert-expired": ("CERT-005",),
     "cert-expiring-soon": ("CERT-005",),
     "kube-single-zone": ("INFRA-001",),
@@ -90,6 +101,7 @@ EXPECTED_WARNS = {
     "kube-l2-announcement": ("LB-004",),
     "kube-not-kubeone": ("SEED-001",),
     "kube-mla-node-untainted": ("PERF-009",),
+    "config-no-remote": ("CONFIG-001",),
 }
 
 

@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from kkp_readiness.lab import Lab
+from kkp_readiness.lab import PARTS, Lab
 from kkp_readiness.lab.process import _group_members
 from kkp_readiness.lab.topology import (
     BASE_DOMAIN,
@@ -59,7 +59,7 @@ def test_state_json_matches_start_and_has_the_documented_keys(healthy_lab: Lab) 
 
 
 def test_status_reports_every_part_alive(healthy_lab: Lab) -> None:
-    assert healthy_lab.status() == {"dns": True, "ingress": True, "kubeapi": True}
+    assert healthy_lab.status() == dict.fromkeys(PARTS, True)
 
 
 def test_both_dns_servers_answer_the_wildcards_for_random_labels(healthy_lab: Lab, resolve) -> None:

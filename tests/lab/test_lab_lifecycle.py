@@ -12,7 +12,7 @@ import pytest
 
 import kkp_readiness.lab.ingress_part as ingress_part
 from kkp_readiness.errors import LabError
-from kkp_readiness.lab import Daemon, Lab
+from kkp_readiness.lab import PARTS, Daemon, Lab
 from kkp_readiness.lab.process import DaemonError, _group_members, pid_alive
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ def test_stop_kills_every_process_and_removes_the_temporary_workdir() -> None:
     _assert_gone(pids)
     assert not lab.workdir.exists()
     lab.stop()  # idempotent
-    assert lab.status() == {"dns": False, "ingress": False, "kubeapi": False}
+    assert lab.status() == dict.fromkeys(PARTS, False)
 
 
 def test_given_workdir_is_kept_but_state_file_removed(tmp_path: Path) -> None:
@@ -86,10 +86,10 @@ def test_attach_then_stop_from_the_state_file(tmp_path: Path) -> None:
         other = Lab.attach(tmp_path)
         assert [f.name for f in other.faults] == ["cert-expired"]
         assert other.state == lab.state
-        assert other.status() == {"dns": True, "ingress": True, "kubeapi": True}
+        assert other.status() == dict.fromkeys(PARTS, True)
         other.stop()
         _assert_gone(pids)
-        assert other.status() == {"dns": False, "ingress": False, "kubeapi": False}
+        assert other.status() == dict.fromkeys(PARTS, False)
         assert not (tmp_path / "state.json").exists()
     finally:
         lab.stop()
@@ -102,14 +102,14 @@ def test_daemons_outlive_the_starting_process_and_stop_after_attach(tmp_path: Pa
     lab = Lab.attach(workdir)
     pids = [d.pid for part in lab.parts.values() for d in part.daemons]
     try:
-        assert lab.status() == {"dns": True, "ingress": True, "kubeapi": True}
+        assert lab.status() == dict.fromkeys(PARTS, True)
         # A second lab in the same workdir would clobber the running one's state.
         second = Lab(workdir=workdir)
         with pytest.raises(LabError, match="already running"):
             second.start()
         second.stop()  # must not touch the running lab's state
         assert (workdir / "state.json").is_file()
-        assert Lab.attach(workdir).status() == {"dns": True, "ingress": True, "kubeapi": True}
+        assert Lab.attach(workdir).status() == dict.fromkeys(PARTS, True)
     finally:
         lab.stop()
     _assert_gone([pid for pid in pids if pid is not None])
@@ -199,5 +199,5 @@ def test_state_file_is_json_with_processes(tmp_path: Path) -> None:
         state = json.loads((tmp_path / "state.json").read_text())
         assert state["temporary_workdir"] is False
         names = [p["name"] for part in state["processes"].values() for p in part]
-        assert names == ["dns-primary", "dns-secondary", "ingress-nginx", "kubeapi"]
+        assert names[:6] == ["dns-primary", "dns-secondary", "ingress-nginx", "kubeapi", "sshd-bastion", "sshd-node"]
         assert lab.state == state

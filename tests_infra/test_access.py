@@ -1,0 +1,78 @@
+"""ACCESS: the bastion the installation runs from: SSH login, host key, helper tools, nodes behind it."""
+
+from __future__ import annotations
+
+import pytest
+
+from fixtures.bastion import Bastion
+from kkp_readiness.evidence import Evidence
+from kkp_readiness.probes import ssh
+from kkp_readiness.profile_model import Profile
+from kkp_readiness.verdict import expect
+
+
+# Ensures the installation can start at all: the bastion answers SSH and lets the operator in with the key.
+@pytest.mark.requirement("ACCESS-001")
+def test_bastion_accepts_the_key(bastion: Bastion, evidence: Evidence) -> None:
+    subject = f"SSH login {bastion.spec.user}@{bastion.host}:{bastion.port}"
+    try:
+        bastion.session()
+    except ssh.SshAuthRejected as exc:
+        evidence.attach("login", {"user": bastion.spec.user, "key_file": bastion.key_file, "result": str(exc)})
+        expect(False, subject, expected=f"the key {bastion.key_file} is accepted", found=str(exc))
+    result = bastion.run("uname -s")
+    evidence.attach("uname -s on the bastion", {"exit_status": result.exit_status, "stdout": result.stdout})
+    expect(result.stdout.strip() == "Linux", subject, expected="a Linux shell (uname -s: Linux)",
+           found=f"uname -s: {result.stdout.strip() or result.stderr.strip()!r}")
+
+
+def _judge_host_key(check: ssh.HostKeyCheck, subject: str, evidence: Evidence) -> None:
+    evidence.attach(f"host key of {subject}", check.evidence)
+    expect(check.verified_by is not None, subject,
+           expected="a host key matching the pinned fingerprint or known_hosts", found=check.problem)
+
+
+# Ensures the operator talks to the real bastion: its host key is verified, never trusted on first use.
+@pytest.mark.requirement("ACCESS-002")
+def test_bastion_host_key_verified(bastion: Bastion, evidence: Evidence) -> None:
+    _judge_host_key(bastion.host_key(), f"bastion {bastion.host}:{bastion.port}", evidence)
+
+
+def _judge_tools(bastion: Bastion, minimums: dict[str, str | None], kind: str, evidence: Evidence) -> None:
+    findings = [bastion.tool(tool, minimum) for tool, minimum in minimums.items()]
+    evidence.attach(f"{kind} tools on the bastion", {f.tool: {"installed": f.installed, "version": f.version,
+                                                             "minimum": f.minimum} for f in findings})
+    problems = [f.problem for f in findings if f.problem]
+    wanted = ", ".join(f"{t} >= {m}" if m else t for t, m in minimums.items())
+    expect(not problems, f"{kind} tools on bastion {bastion.host}", expected=wanted, found="; ".join(problems))
+
+
+# Ensures the tools the installation runs (kubeone, kubectl, helm, terraform, git) exist in usable versions.
+@pytest.mark.requirement("ACCESS-003")
+def test_required_tools(bastion: Bastion, profile: Profile, evidence: Evidence) -> None:
+    configured = profile.bastion.tools if profile.bastion else {}
+    minimums: dict[str, str | None] = {**ssh.REQUIRED_TOOLS,
+                                       **{t: m for t, m in configured.items() if t not in ssh.OPTIONAL_TOOLS}}
+    _judge_tools(bastion, minimums, "required", evidence)
+
+
+# Recommends the helpers (yq, jq, fubectl) that the runbooks use; level optional: missing ones warn.
+@pytest.mark.requirement("ACCESS-004")
+def test_optional_tools(bastion: Bastion, profile: Profile, evidence: Evidence) -> None:
+    configured = profile.bastion.tools if profile.bastion else {}
+    _judge_tools(bastion, {t: configured.get(t) for t in ssh.OPTIONAL_TOOLS}, "optional", evidence)
+
+
+# Ensures each seed node the profile lists answers SSH through the bastion, with a verified host key.
+@pytest.mark.requirement("ACCESS-006")
+def test_node_reachable_through_bastion(bastion: Bastion, bastion_node: str, evidence: Evidence) -> None:
+    subject = f"node {bastion_node} through bastion {bastion.host}"
+    bastion.session()  # an unusable bastion is an error of this check, not a finding about the node
+    try:
+        check = bastion.jump(bastion_node)
+    except ssh.SshAuthRejected as exc:
+        expect(False, subject, expected="the operator key is accepted", found=str(exc))
+    except ssh.SshProbeError as exc:
+        evidence.attach("jump", {"node": bastion_node, "result": str(exc)})
+        expect(False, subject, expected="SSH answers through the bastion", found=str(exc))
+    _judge_host_key(check, subject, evidence)
