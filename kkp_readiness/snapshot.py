@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from kkp_readiness import __version__
+from kkp_readiness import __version__, dex_config
 from kkp_readiness.errors import KkpReadinessError, KubeProbeError
 from kkp_readiness.kkp_facts import KKP_NAMESPACE
 from kkp_readiness.probes.kube import ClusterAccess, ClusterReader
@@ -143,7 +143,7 @@ RESOURCES: tuple[SnapshotResource, ...] = (
     # KKP's own ConfigMaps (the CA bundle); ConfigMaps elsewhere may hold what a snapshot must not carry.
     _builtin("configmaps", namespaced=True, namespace=KKP_NAMESPACE),
     # Dex's issuer and connectors, summarised from the Secret (or ConfigMap) that holds its configuration.
-    SnapshotResource("document", "dex-configuration"),
+    SnapshotResource("document", dex_config.DOCUMENT),
     _builtin("daemonsets", "apps", namespaced=True),
     _builtin("deployments", "apps", namespaced=True),
     _builtin("statefulsets", "apps", namespaced=True),

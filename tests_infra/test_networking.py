@@ -11,6 +11,7 @@ import pytest
 
 from fixtures.cluster import Clusters
 from fixtures.site import SeedTarget
+from kkp_readiness import kkp_facts as kkp
 from kkp_readiness import network_facts as net
 from kkp_readiness.errors import KubeProbeError
 from kkp_readiness.evidence import Evidence
@@ -20,9 +21,8 @@ from kkp_readiness.verdict import expect
 
 def kkp_objects(clusters: Clusters, seed: SeedTarget, evidence: Evidence) -> tuple[list[dict], list[dict]]:
     """(Seed objects, KubermaticConfigurations) in the seed's cluster; both empty before KKP is installed."""
-    reader = clusters(seed)
-    seeds = net.read_custom(reader, net.KKP_SEED)
-    configurations = net.read_custom(reader, net.KKP_CONFIGURATION)
+    objects = kkp.kkp_objects(clusters(seed))
+    seeds, configurations = objects.seeds, objects.configurations
     evidence.attach("KKP objects", {
         "seeds": {net.ref(s): (s.get("spec") or {}).get("exposeStrategy") for s in seeds},
         "kubermatic_configurations": {net.ref(c): {"exposeStrategy": (c.get("spec") or {}).get("exposeStrategy"),

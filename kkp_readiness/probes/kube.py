@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from kkp_readiness import dex_config
 from kkp_readiness.errors import KubeProbeError
 
 
@@ -263,14 +264,10 @@ class ClusterReader:
         return self._cache[key]
 
 
-def _dex_configuration(reader: ClusterReader) -> Any:
-    from kkp_readiness import dex_config
-
-    return dex_config.read(reader._read_key)
-
-
 #: Documents computed from objects the suite may read but never store (Secrets): name -> how.
-DOCUMENTS: dict[str, Callable[[ClusterReader], Any]] = {"dex-configuration": _dex_configuration}
+DOCUMENTS: dict[str, Callable[[ClusterReader], Any]] = {
+    dex_config.DOCUMENT: lambda reader: dex_config.read(reader._read_key),
+}
 
 
 @contextlib.contextmanager
