@@ -128,6 +128,8 @@ class IngressSpec(Strict):
     internet_facing: bool = Field(
         False, description="the KKP names are reachable from the internet (else ACME needs the DNS01 solver)"
     )
+    http_port: Port = Field(80, description="plain-HTTP port of the ingress addresses (ACCESS-007; HTTPS is "
+                                            "certificates.port)")
 
     @field_validator("services")
     @classmethod
@@ -152,6 +154,9 @@ class SeedSpec(Strict):
     domain: DnsName | None = Field(None, description="defaults to <name>.<base_domain>")
     expose_strategy: ExposeStrategy = "NodePort"
     nodeport_proxy_addresses: list[IPAddress] = Field(default_factory=list)
+    nodeport_proxy_ports: list[Port] | None = Field(
+        None, description="ports of the nodeport-proxy addresses dialled from the bastion (ACCESS-007); default: "
+                          "Tunneling 6443 and 8088, NodePort none (its ports are the user clusters' node ports)")
     mla: bool = Field(False, description="user-cluster MLA: grafana/alertmanager.<seed domain>")
     kubeconfig: str | None = None
     context: str | None = None
@@ -222,6 +227,8 @@ class InfraSpec(Strict):
     worker_nodes: int = Field(3, ge=0)
     min_node_cpus: float = Field(2, gt=0)
     min_node_memory_gib: float = Field(4, gt=0)
+    operating_systems: list[Literal["ubuntu", "flatcar", "rhel", "rockylinux"]] = Field(
+        default_factory=lambda: ["ubuntu"], description="node operating systems (their package hosts, PROXY-003)")
     provisioner: Literal["kubeone", "other"] = Field(
         "kubeone", description="how the master/seed cluster was set up (other: record why in a waiver)"
     )
@@ -264,17 +271,25 @@ class MlaSpec(Strict):
 class BastionSpec(Strict):
     """The SSH entry point of the site (host keys are always verified)."""
 
-    host: Endpoint
+    host: Endpoint = Field(description="address, or with use_ssh_config the Host alias of the SSH client config")
     port: Port = 22
-    user: str
-    key_file: str | None = None
+    user: str | None = Field(None, description="login user; may come from the SSH client config (use_ssh_config)")
+    key_file: str | None = Field(None, description="private key; default: the config's IdentityFile, else the "
+                                                   "ssh-agent keys when SSH_AUTH_SOCK is set, else ~/.ssh/id_ed25519")
     key_passphrase: SecretRef | None = None
     known_hosts: str | None = None
     host_key_fingerprint: str | None = Field(None, description="pinned key, SHA256:...")
-    use_ssh_config: bool = False
+    use_ssh_config: bool = Field(False, description="read HostName, Port, User, IdentityFile, UserKnownHostsFile "
+                                                    "and ProxyJump of `host` from ssh_config; the profile's own "
+                                                    "fields win")
+    ssh_config: str | None = Field(None, description="the SSH client config file (default ~/.ssh/config)")
+    proxy_jump: list[str] = Field(default_factory=list,
+                                  description="jump hosts before the bastion, [user@]host[:port] in order; each "
+                                              "host key is verified against known_hosts, each hop logs in")
     tools: dict[str, str] = Field(default_factory=dict, description="tool -> minimum version")
     nodes: list[Endpoint] = Field(default_factory=list,
                                   description="seed nodes reached through the bastion (ACCESS-006), host[:port]")
+    node_user: str | None = Field(None, description="the KubeOne SSH user on the nodes (SEED-003); default: user")
 
     @field_validator("host_key_fingerprint")
     @classmethod
@@ -283,21 +298,38 @@ class BastionSpec(Strict):
             raise ValueError("must look like SHA256:<43 base64 characters>, as `ssh-keygen -lf` prints it")
         return value
 
+    @model_validator(mode="after")
+    def _user_known(self) -> BastionSpec:
+        if self.user is None and not self.use_ssh_config:
+            raise ValueError("bastion.user is required (or use_ssh_config: true with a User in the SSH config)")
+        return self
+
 
 class MirrorSpec(Strict):
-    registry: Url
+    """The offline mirror registry (PROXY-006..008, INSTALLER-002)."""
+
+    registry: Url = Field(description="https://host[:port] of the mirror registry")
     username: str | None = None
     password: SecretRef | None = None
-    images: list[str] = Field(default_factory=list)
+    ca_bundle: str | None = Field(None, description="PEM CA bundle of the mirror's certificate; default: "
+                                                    "certificates.ca_bundle, else the system store")
+    images: list[str] = Field(default_factory=list, description="source references (quay.io/kubermatic/...:tag) "
+                                                                 "that must be in the mirror, under the same path")
 
 
 class ProxySpec(Strict):
-    """Internet access of the site: direct, through a proxy, or none (offline mirror)."""
+    """Internet access of the site: direct, through a proxy, or none (offline mirror).
 
-    http: Url | None = None
-    https: Url | None = None
-    no_proxy: list[str] = Field(default_factory=list)
-    credentials: SecretRef | None = None
+    The PROXY checks go from the bastion (through ``https`` for https URLs, ``http`` for plain http ones,
+    unless a host matches ``no_proxy``), as the installation's downloads will.
+    """
+
+    http: Url | None = Field(None, description="proxy for http:// URLs, http://host:port")
+    https: Url | None = Field(None, description="proxy for https:// URLs (CONNECT), http://host:port")
+    no_proxy: list[str] = Field(default_factory=list, description="hosts or .domain suffixes reached directly")
+    credentials: SecretRef | None = Field(None, description="user:password for the proxy (Basic)")
+    ca_bundle: str | None = Field(None, description="PEM bundle trusted for internet hosts, e.g. a TLS-inspecting "
+                                                    "proxy's CA; default: the system store")
     offline: bool = False
     mirror: MirrorSpec | None = None
 
@@ -340,8 +372,12 @@ class AuthSpec(Strict):
 
 
 class InstallerSpec(Strict):
-    release: str | None = Field(None, description="KKP release tag, e.g. v2.28.0")
+    release: str | None = Field(None, pattern=r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$",
+                                description="KKP release tag, e.g. v2.28.2 (INSTALLER-001/002)")
     pull_secret: SecretRef | None = Field(None, description="EE image pull secret (dockerconfigjson)")
+    ee_image: str = Field("quay.io/kubermatic/kubermatic-ee", description="the EE image INSTALLER-003/004 read")
+    offline_archive: str | None = Field(None, description="path of the installer archive on the bastion "
+                                                          "(offline installations, INSTALLER-002)")
 
 
 class ConfigRepoSpec(Strict):

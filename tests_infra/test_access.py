@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from fixtures.bastion import Bastion
+from kkp_readiness.access_targets import Target
+from kkp_readiness.errors import ProbeError
 from kkp_readiness.evidence import Evidence
-from kkp_readiness.probes import ssh
+from kkp_readiness.probes import bastion_dns, ssh
+from kkp_readiness.probes.dns import DnsServer
 from kkp_readiness.profile_model import Profile
 from kkp_readiness.verdict import expect
 
@@ -14,12 +17,12 @@ from kkp_readiness.verdict import expect
 # Ensures the installation can start at all: the bastion answers SSH and lets the operator in with the key.
 @pytest.mark.requirement("ACCESS-001")
 def test_bastion_accepts_the_key(bastion: Bastion, evidence: Evidence) -> None:
-    subject = f"SSH login {bastion.spec.user}@{bastion.host}:{bastion.port}"
+    subject = f"SSH login {bastion.user}@{bastion.host}:{bastion.port}"
     try:
         bastion.session()
     except ssh.SshAuthRejected as exc:
-        evidence.attach("login", {"user": bastion.spec.user, "key_file": bastion.key_file, "result": str(exc)})
-        expect(False, subject, expected=f"the key {bastion.key_file} is accepted", found=str(exc))
+        evidence.attach("login", {"user": bastion.user, "key_file": bastion.key_file, "result": str(exc)})
+        expect(False, subject, expected=f"a key of {bastion.key_file} is accepted", found=str(exc))
     result = bastion.run("uname -s")
     evidence.attach("uname -s on the bastion", {"exit_status": result.exit_status, "stdout": result.stdout})
     expect(result.stdout.strip() == "Linux", subject, expected="a Linux shell (uname -s: Linux)",
@@ -39,7 +42,7 @@ def test_bastion_host_key_verified(bastion: Bastion, evidence: Evidence) -> None
 
 
 def _judge_tools(bastion: Bastion, minimums: dict[str, str | None], kind: str, evidence: Evidence) -> None:
-    findings = [bastion.tool(tool, minimum) for tool, minimum in minimums.items()]
+    findings = bastion.tools(minimums)
     evidence.attach(f"{kind} tools on the bastion", {f.tool: {"installed": f.installed, "version": f.version,
                                                              "minimum": f.minimum} for f in findings})
     problems = [f.problem for f in findings if f.problem]
@@ -76,3 +79,35 @@ def test_node_reachable_through_bastion(bastion: Bastion, bastion_node: str, evi
         evidence.attach("jump", {"node": bastion_node, "result": str(exc)})
         expect(False, subject, expected="SSH answers through the bastion", found=str(exc))
     _judge_host_key(check, subject, evidence)
+
+
+# Ensures the installation's load balancers answer from where it runs: each seed's API server, the
+# ingress on HTTPS and HTTP, the nodeport proxies; one check per address and port, each named.
+@pytest.mark.requirement("ACCESS-007")
+def test_load_balancer_reachable(bastion: Bastion, lb_target: Target, evidence: Evidence) -> None:
+    if lb_target.problem:
+        raise ProbeError(f"{lb_target.what}: {lb_target.problem}")
+    subject = f"{lb_target.what} {lb_target.host}:{lb_target.port} from bastion {bastion.host}"
+    reach = bastion.reach(lb_target.host, lb_target.port)
+    evidence.attach(f"TCP connect from the bastion to {lb_target.host}:{lb_target.port}",
+                    {**reach.evidence, "what": lb_target.what, "address from": lb_target.source})
+    expect(reach.connected, subject, expected=f"the bastion opens a TCP connection (address from {lb_target.source})",
+           found=reach.detail)
+
+
+# Ensures the installation's name lookups work from the bastion: every DNS server of the profile
+# answers a query the bastion sends over UDP and one over TCP (large answers and zone data need TCP).
+@pytest.mark.requirement("ACCESS-008")
+def test_dns_servers_answer_from_bastion(bastion: Bastion, profile: Profile, evidence: Evidence) -> None:
+    query_name = profile.base_domain
+    findings = []
+    for text in profile.dns.servers:
+        server = DnsServer.parse(text)
+        for transport in ("udp", "tcp"):
+            ask = bastion.dns_udp if transport == "udp" else bastion.dns_tcp
+            findings.append(ask(server, bastion_dns.make_query(query_name), profile.timeouts.dns))
+    evidence.attach(f"DNS queries for {query_name} A sent by the bastion", [f.evidence for f in findings])
+    problems = [f"{f.server} over {f.transport.upper()}: {f.detail}" for f in findings if not f.answered]
+    expect(not problems, f"DNS servers from bastion {bastion.host}",
+           expected=f"every server answers over UDP and TCP ({', '.join(profile.dns.servers)})",
+           found="; ".join(problems))

@@ -1,4 +1,4 @@
-"""INFRA: the master/seed cluster's nodes, control plane and Kubernetes version (read-only).
+"""INFRA: the master/seed cluster's nodes, control plane and Kubernetes version (read-only), and the DNS zone.
 
 Every check reads the seed's cluster through ``clusters(seed)``; an unreachable or unauthorised
 API ends them all as ``error`` at once, with one reason.
@@ -12,8 +12,10 @@ from fixtures.cluster import Clusters
 from fixtures.site import SeedTarget
 from kkp_readiness import kube_facts as facts
 from kkp_readiness import network_facts as net
-from kkp_readiness.errors import KubeProbeError
+from kkp_readiness.errors import DnsProbeError, KubeProbeError
 from kkp_readiness.evidence import Evidence
+from kkp_readiness.probes.dns import DnsServer
+from kkp_readiness.probes.dns_zone import ZoneAnswer, find_zone
 from kkp_readiness.profile_model import Profile
 from kkp_readiness.verdict import expect
 
@@ -190,3 +192,29 @@ def test_storage_provisioner_works(clusters: Clusters, seed: SeedTarget, profile
            expected="for each class KKP uses: its CSIDriver registered on every (uncordoned) worker and a ready "
                     "CSI controller",
            found="; ".join(problems))
+
+
+def zone_finding(zone: ZoneAnswer, base_domain: str) -> str | None:
+    """What is wrong with the zone a server named for ``base_domain``, as dig would show it; None: nothing."""
+    if zone.apex is None:
+        return f"{zone.status}: no SOA for it or any parent below the root ({'; '.join(zone.steps)})"
+    if base_domain != zone.apex and not base_domain.endswith(f".{zone.apex}"):
+        return f"SOA of {zone.apex}, a zone that does not hold it"
+    if not zone.nameservers:
+        return f"zone {zone.apex} (SOA {zone.soa}) without NS records"
+    return None
+
+
+# Ensures the base domain lives in a zone (SOA and NS) that every DNS server of the profile serves: a DNS
+# service the installation team can edit, not just static address overrides. A network check, not a cluster one.
+@pytest.mark.requirement("INFRA-008")
+def test_dns_zone_of_base_domain(profile: Profile, dns_server: DnsServer, evidence: Evidence) -> None:
+    zone = find_zone(profile.base_domain, dns_server, timeout=profile.timeouts.dns)
+    evidence.attach(f"zone of {profile.base_domain} at {dns_server}", zone.to_dict())
+    if zone.status == "REFUSED":
+        raise DnsProbeError(f"DNS server {dns_server} refused SOA queries for {profile.base_domain} (an ACL?): "
+                            "the suite could not look")
+    problem = zone_finding(zone, profile.base_domain)
+    expect(problem is None, f"zone of {profile.base_domain} at DNS server {dns_server}",
+           expected=f"the SOA and NS records of {profile.base_domain} or of a parent zone holding it",
+           found=problem or "")

@@ -1,4 +1,6 @@
-"""NET: how each seed exposes user-cluster control planes, and Konnectivity for remote workers (read-only).
+"""NET: the address plan, how each seed exposes user-cluster control planes, Konnectivity for remote workers.
+
+NET-003 is arithmetic on the profile alone (nothing is dialled).
 
 Both read KKP's own objects (``kubermatic.k8c.io/v1`` Seed and KubermaticConfiguration, which KKP
 keeps in every seed cluster) where KKP is installed; before that, NET-004 judges what the cluster
@@ -11,6 +13,7 @@ import pytest
 
 from fixtures.cluster import Clusters
 from fixtures.site import SeedTarget
+from kkp_readiness import address_plan as plan
 from kkp_readiness import kkp_facts as kkp
 from kkp_readiness import network_facts as net
 from kkp_readiness.errors import KubeProbeError
@@ -107,4 +110,22 @@ def test_konnectivity_for_remote_workers(clusters: Clusters, seed: SeedTarget, p
     problems = net.konnectivity_disabled_by(configurations, seed_object, templates, user_clusters)
     expect(not problems, f"seed {seed} (workers are remote: {why})",
            expected="Konnectivity on for every user cluster of the seed (nothing in KKP's configuration turns it off)",
+           found="; ".join(problems))
+
+
+# Ensures node networks, DHCP ranges, pod and service CIDRs and load-balancer pools never share an address.
+@pytest.mark.requirement("NET-003")
+def test_address_plan_does_not_overlap(profile: Profile, evidence: Evidence) -> None:
+    """Only what the profile states is judged; an unset pod or service CIDR is listed in the evidence."""
+    layer2 = profile.load_balancer.mode.endswith("-l2")
+    ranges = plan.address_plan(profile.network, profile.load_balancer)
+    evidence.attach("address plan", {
+        "ranges": [str(r) for r in ranges],
+        "announcement": "Layer 2" if layer2 else "BGP or cloud",
+        "not in the profile": [key for key in ("pod_cidr", "service_cidr") if getattr(profile.network, key) is None],
+    })
+    problems = plan.conflicts(ranges, layer2)
+    expect(not problems, "the address plan of the profile (network, load_balancer.address_pools)",
+           expected="valid ranges, pairwise disjoint (a DHCP range may lie in a node network"
+                    + ("; under Layer 2 a pool too, outside the DHCP ranges)" if layer2 else ")"),
            found="; ".join(problems))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.bastion import Bastion
 from fixtures.cluster import Clusters
 from fixtures.site import SeedTarget
 from kkp_readiness import kube_facts as facts
 from kkp_readiness.evidence import Evidence
+from kkp_readiness.probes import ssh
 from kkp_readiness.profile_model import Profile
 from kkp_readiness.verdict import expect
 
@@ -38,3 +40,24 @@ def test_seed_os_supported_by_kubeone(clusters: Clusters, seed: SeedTarget, evid
     expect(bool(images) and not unsupported, f"nodes of seed {seed}",
            expected=f"an OS KubeOne {version} supports ({'; '.join(name for name, _ in rules)})",
            found=", ".join(f"{n}: {image}" for n, image in sorted(unsupported.items())) or "no nodes")
+
+
+# Ensures KubeOne can administer each seed machine: SSH through the bastion with a verified host key
+# as the KubeOne user, and `sudo -n true` (sudo without a password, what KubeOne runs its steps with).
+@pytest.mark.requirement("SEED-003")
+def test_seed_machine_admin_through_bastion(bastion: Bastion, bastion_node: str, evidence: Evidence) -> None:
+    user = bastion.spec.node_user or bastion.user
+    subject = f"seed machine {bastion_node} as {user} through bastion {bastion.host}"
+    bastion.session()  # an unusable bastion is an error of this check, not a finding about the machine
+    try:
+        check, result = bastion.on_node(bastion_node, "sudo -n true", user=user)
+    except ssh.SshAuthRejected as exc:
+        expect(False, subject, expected=f"the key is accepted for {user}", found=str(exc))
+    except ssh.SshProbeError as exc:
+        expect(False, subject, expected="SSH answers through the bastion", found=str(exc))
+    evidence.attach(f"host key of {bastion_node}", check.evidence)
+    expect(check.verified_by is not None, subject, expected="a host key matching known_hosts", found=check.problem)
+    assert result is not None
+    evidence.attach("sudo -n true", {"exit_status": result.exit_status, "stderr": result.stderr.strip()[:300]})
+    expect(result.exit_status == 0, subject, expected="`sudo -n true` succeeds (passwordless sudo)",
+           found=f"exit {result.exit_status}: {result.stderr.strip()[:200] or result.stdout.strip()[:200]!r}")

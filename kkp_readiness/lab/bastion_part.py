@@ -17,6 +17,14 @@ The lab's directory holds small stand-ins for kubeone, helm, terraform and fubec
 real version formats, and links to this machine's git, kubectl, jq and yq (a stand-in where one is
 absent). A fault removes a tool by a stand-in that answers "not found" (exit 127), which shadows a
 real one further down the PATH, or ages it by a stand-in printing an old version.
+
+The node's sessions get their own first PATH entry, ``<lab>/bastion/node-bin`` (empty when healthy, so
+the machine's real ``sudo`` answers SEED-003's ``sudo -n true``; the lab runs as root). A fault puts a
+``sudo`` there that asks for a password, on the node only.
+
+The bastion's firewall (``dns_tcp_blocked``): sshd's ``PermitOpen`` lists the ingress, nodeport-proxy,
+node and Kubernetes API addresses only, so the bastion cannot open TCP connections to the DNS servers
+while its own UDP datagrams still reach them, the classic "UDP 53 opened, TCP 53 forgotten".
 """
 
 from __future__ import annotations
@@ -25,10 +33,11 @@ import base64
 import hashlib
 import os
 import pwd
+import re
 import shlex
 import shutil
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,9 +45,15 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from kkp_readiness.errors import LabError
+from kkp_readiness.lab.egress_part import in_site_namespace
 from kkp_readiness.lab.part import LabContext, Part
 from kkp_readiness.lab.process import Daemon, free_port
-from kkp_readiness.lab.topology import BASTION_ADDRESS, NODE_ADDRESS, require_loopback
+from kkp_readiness.lab.topology import (
+    BASTION_ADDRESS,
+    NODE_ADDRESS,
+    require_loopback,
+)
 
 SSHD = "/usr/sbin/sshd"
 #: What follows the lab's tool directory on the PATH of bastion sessions (tools need sh, env, ...).
@@ -68,11 +83,13 @@ STAND_INS: dict[str, str] = {
 REAL_TOOLS = ("git", "kubectl", "jq", "yq")
 
 
-def generate_key(path: Path) -> str:
-    """Write a new ed25519 private key (OpenSSH format, 0600) to ``path``; return its public line."""
+def generate_key(path: Path, passphrase: str | None = None) -> str:
+    """Write a new ed25519 private key (OpenSSH format, 0600, encrypted with ``passphrase`` if given) to
+    ``path``; return its public line."""
     key = ed25519.Ed25519PrivateKey.generate()
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                       serialization.NoEncryption()))
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption())
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, encryption))
     path.chmod(0o600)
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     return public.decode()
@@ -114,10 +131,36 @@ class BastionPlan:
     #: Tool name -> stand-in output; ``None``: the tool is not installed (see ``stand_in_script``).
     stand_ins: dict[str, str | None] = field(default_factory=lambda: dict(STAND_INS))
     real_tools: tuple[str, ...] = REAL_TOOLS
+    #: Commands put first on the PATH of the NODE's sessions only: name -> script (``sudo`` for SEED-003).
+    node_commands: dict[str, str] = field(default_factory=dict)
+    #: The bastion's firewall: sshd's ``PermitOpen`` limited to the load-balancer, API and node
+    #: addresses, so that it cannot open TCP connections to the DNS servers (UDP still works).
+    dns_tcp_blocked: bool = False
+    #: Encrypt the operator key handed to the suite with this passphrase (the profile's key_passphrase
+    #: canary); never written to the state.
+    key_passphrase: str | None = None
 
     def remove_tool(self, tool: str) -> None:
         self.stand_ins[tool] = None
         self.real_tools = tuple(t for t in self.real_tools if t != tool)
+
+
+_PORT_IN_TEXT = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?[^/\s]*:(\d{1,5})(?:/.*)?$")
+
+
+def _ports(state: Any) -> Iterator[int]:
+    """Every port a part's state publishes: ints under keys naming a port, ``host:port`` and URL ports."""
+    if isinstance(state, dict):
+        for key, value in state.items():
+            if isinstance(value, int) and not isinstance(value, bool) and "port" in str(key):
+                yield value
+            else:
+                yield from _ports(value)
+    elif isinstance(state, list):
+        for item in state:
+            yield from _ports(item)
+    elif isinstance(state, str) and (match := _PORT_IN_TEXT.match(state)):
+        yield int(match.group(1))
 
 
 def ssh_banner(address: str, port: int, timeout: float = 1.0) -> bool:
@@ -127,7 +170,7 @@ def ssh_banner(address: str, port: int, timeout: float = 1.0) -> bool:
 
 
 def render_sshd_config(directory: Path, role: str, address: str, port: int, host_key: Path, user: str,
-                       bin_dir: Path, allow_from: str | None = None) -> str:
+                       bin_dir: Path, allow_from: str | None = None, permit_open: list[str] | None = None) -> str:
     """An sshd configuration for one lab server, entirely inside ``directory`` (no system file is read)."""
     lines = [
         f"# kkp_readiness lab: {role} sshd (generated, do not edit)",
@@ -148,6 +191,8 @@ def render_sshd_config(directory: Path, role: str, address: str, port: int, host
         f"SetEnv PATH={bin_dir}:{SYSTEM_PATH}",
         f"AllowUsers {user}@{require_loopback(allow_from)}" if allow_from else f"AllowUsers {user}",
     ]
+    if permit_open:
+        lines.append(f"PermitOpen {' '.join(permit_open)}")
     return "\n".join(lines) + "\n"
 
 
@@ -165,8 +210,10 @@ class BastionPart(Part):
             PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
         user = pwd.getpwuid(os.geteuid()).pw_name
         bin_dir = self._install_tools(directory / "bin", plan)
+        node_bin = self._install_node_commands(directory / "node-bin", plan)
+        permit_open = self._permit_open(ctx) if plan.dns_tcp_blocked else None
         key_file = directory / "id_ed25519"
-        authorized = generate_key(key_file)
+        authorized = generate_key(key_file, plan.key_passphrase)
         if plan.authorize_other_key:
             authorized = generate_key(directory / "other_id_ed25519")
         (directory / "authorized_keys").write_text(authorized + "\n")
@@ -177,22 +224,24 @@ class BastionPart(Part):
             generate_key(directory / "other_host_ed25519")
             bastion_key = directory / "other_host_ed25519"
 
-        def server(role: str, address: str, host_key: Path, allow_from: str | None,
-                   ) -> Callable[[], tuple[Daemon, Callable[[], bool]]]:
+        def server(role: str, address: str, host_key: Path, allow_from: str | None, path_dir: Path,
+                   permit: list[str] | None = None) -> Callable[[], tuple[Daemon, Callable[[], bool]]]:
             def make() -> tuple[Daemon, Callable[[], bool]]:
                 port = free_port(address, udp=False)
                 conf = directory / f"{role}_sshd_config"
-                conf.write_text(render_sshd_config(directory, role, address, port, host_key, user, bin_dir,
-                                                   allow_from))
-                daemon = Daemon(f"sshd-{role}", [SSHD, "-D", "-e", "-f", str(conf)], directory / f"{role}.log",
-                                marker=str(conf), port=port)
+                conf.write_text(render_sshd_config(directory, role, address, port, host_key, user, path_dir,
+                                                   allow_from, permit))
+                argv = [SSHD, "-D", "-e", "-f", str(conf)]
+                if "egress" in ctx.states:  # the site's resolver: names the bastion dials resolve in the lab
+                    argv = in_site_namespace(argv, Path(ctx.states["egress"]["resolv_conf"]))
+                daemon = Daemon(f"sshd-{role}", argv, directory / f"{role}.log", marker=str(conf), port=port)
                 return daemon, lambda: ssh_banner(address, port)
             return make
 
-        bastion_port = self.launch(server("bastion", BASTION_ADDRESS, bastion_key, None)).port
+        bastion_port = self.launch(server("bastion", BASTION_ADDRESS, bastion_key, None, bin_dir, permit_open)).port
         if plan.start_node:
             node_port = self.launch(server("node", NODE_ADDRESS, directory / "node_host_ed25519",
-                                           BASTION_ADDRESS)).port
+                                           BASTION_ADDRESS, node_bin)).port
         else:
             node_port = free_port(NODE_ADDRESS, udp=False)
         assert bastion_port is not None
@@ -212,6 +261,31 @@ class BastionPart(Part):
             "bin": str(bin_dir),
         }
         return self.state
+
+    @staticmethod
+    def _install_node_commands(node_bin: Path, plan: BastionPlan) -> Path:
+        """The node sessions' first PATH entry (empty when healthy: the node's own sudo, git... apply)."""
+        shutil.rmtree(node_bin, ignore_errors=True)
+        node_bin.mkdir(parents=True)
+        for name, script in plan.node_commands.items():
+            (node_bin / name).write_text(script)
+            (node_bin / name).chmod(0o755)
+        return node_bin
+
+    @staticmethod
+    def _permit_open(ctx: LabContext) -> list[str]:
+        """The bastion firewall of ``dns_tcp_blocked``: every lab destination except the DNS servers.
+
+        sshd's ``PermitOpen`` can only allow, and it matches the host as the client names it (an
+        address or a name such as ``proxy.kkp.lab``). So every port the parts started before the
+        bastion publish is allowed for any host (``*:port``), except the DNS servers' ports, and the
+        node on any port; what a later part adds is covered without editing this list.
+        """
+        if "dns" not in ctx.started:
+            raise LabError("the bastion's PermitOpen needs the dns part's state: start it first")
+        dns_ports = set(_ports(ctx.started["dns"]))
+        others = {port for name, state in ctx.started.items() if name != "dns" for port in _ports(state)}
+        return [f"{NODE_ADDRESS}:*", *(f"*:{port}" for port in sorted(others - dns_ports))]
 
     @staticmethod
     def _install_tools(bin_dir: Path, plan: BastionPlan) -> Path:

@@ -13,6 +13,11 @@ How the data maps onto dnsmasq (verified with dnsmasq 2.90):
   forwarded; next to ``address=`` it also makes other record types (AAAA, ...) answer NODATA
   instead of REFUSED (dnsmasq >= 2.86 otherwise forwards them, and there is no upstream).
 * ``local=/#/`` does the same for every name outside the zone: nothing is ever forwarded.
+* ``dns-rr=kkp.lab,6,<hex>`` and ``dns-rr=kkp.lab,2,<hex>`` add the zone's SOA and NS records at the
+  apex (raw record data, built with dnspython); they change no other answer. dnsmasq's own
+  authoritative mode (``auth-zone``) is not used: inside an auth zone it ignores ``address=``, so
+  the wildcards would stop answering. The name servers ``ns1``/``ns2.kkp.lab`` get host records
+  (the lab's DNS address), as a zone's NS targets have.
 """
 
 from __future__ import annotations
@@ -25,15 +30,19 @@ from typing import Any
 import dns.message
 import dns.query
 import dns.rcode
+import dns.rdata
 
+from kkp_readiness.allowlist import all_hosts
 from kkp_readiness.lab.part import LabContext, Part
 from kkp_readiness.lab.process import Daemon, free_port
 from kkp_readiness.lab.topology import (
     BASE_DOMAIN,
     DNS_ADDRESS,
     INGRESS_ADDRESS,
+    MIRROR_NAME,
     NODEPORT_PROXY_ADDRESS,
     OIDC_PROVIDER_NAME,
+    PROXY_NAME,
     SEED_DOMAIN,
     SEED_MLA_NAMES,
     require_loopback,
@@ -51,10 +60,26 @@ class DnsData:
     ``wildcards`` maps a domain to the address of the domain and every name below it, or to
     ``None`` when the domain has no wildcard (then only explicit names below it exist, the rest
     is NXDOMAIN). ``hosts`` maps explicit names to addresses; they win over wildcards.
+    ``zone``: the server serves the SOA and NS records of ``BASE_DOMAIN`` (False: it only holds
+    address records for the names, like a forwarder's static overrides; INFRA-008 fails).
     """
 
     wildcards: dict[str, str | None] = field(default_factory=dict)
     hosts: dict[str, str] = field(default_factory=dict)
+    zone: bool = True
+
+
+#: The zone's name servers (NS targets at the apex) and its SOA record, as a zone file writes them.
+NAMESERVERS = (f"ns1.{BASE_DOMAIN}", f"ns2.{BASE_DOMAIN}")
+SOA = f"{NAMESERVERS[0]}. hostmaster.{BASE_DOMAIN}. 2026010101 3600 600 604800 {TTL}"
+
+
+def zone_records() -> list[str]:
+    """dnsmasq lines adding the SOA and NS records at the apex of ``BASE_DOMAIN`` (type 6 and 2)."""
+    records = [("SOA", 6, SOA), *(("NS", 2, f"{ns}.") for ns in NAMESERVERS)]
+    lines = [f"dns-rr={BASE_DOMAIN},{number},{dns.rdata.from_text('IN', kind, data).to_wire().hex()}"
+             for kind, number, data in records]
+    return lines + [f"host-record={ns},{require_loopback(DNS_ADDRESS)}" for ns in NAMESERVERS]
 
 
 def healthy_dns_data() -> DnsData:
@@ -102,6 +127,8 @@ def render_dnsmasq_conf(data: DnsData, port: int, pid_file: Path, log_file: Path
             lines.append(f"address=/{domain}/{require_loopback(address)}")
     for name, address in sorted(data.hosts.items()):
         lines.append(f"host-record={name},{require_loopback(address)}")
+    if data.zone:
+        lines.extend(zone_records())
     return "\n".join(lines) + "\n"
 
 
@@ -125,6 +152,11 @@ class DnsPart(Part):
         plan = DnsPlan()
         for fault in ctx.faults_for(self.name):
             fault.apply(plan)
+        # The site's way out (egress_part): the allowlisted hosts, the proxy and the mirror, on this lab's
+        # own egress address. Explicit records, so they win over the *.kkp.lab wildcard.
+        egress = ctx.egress_address()
+        for data in plan.servers():
+            data.hosts.update({name: egress for name in (*all_hosts(), PROXY_NAME, MIRROR_NAME)})
         directory = ctx.directory(self.name)
         endpoints = {}
         for role, data in zip(self.roles, plan.servers(), strict=True):

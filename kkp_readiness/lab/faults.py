@@ -25,6 +25,7 @@ from kkp_readiness.kkp_facts import KKP_NAMESPACE
 from kkp_readiness.lab.bastion_part import BastionPlan
 from kkp_readiness.lab.config_repo_part import SEED_FILE, VALUES_FILE, ConfigRepoPlan
 from kkp_readiness.lab.dns_part import DnsPlan
+from kkp_readiness.lab.egress_part import EgressPlan
 from kkp_readiness.lab.ingress_part import LeafSpec, ServerBlock, TlsPlan
 from kkp_readiness.lab.kubeapi.cluster import INSTALLATION_FIXTURE, RESTRICTED, Cluster, KubePlan
 from kkp_readiness.lab.topology import (
@@ -88,6 +89,11 @@ def _wrong_address(plan: DnsPlan) -> None:
 
 def _servers_disagree(plan: DnsPlan) -> None:
     plan.secondary.hosts[f"prometheus.{BASE_DOMAIN}"] = WRONG_ADDRESS
+
+
+def _no_soa(plan: DnsPlan) -> None:
+    # Every address record stays: only the zone (SOA, NS) is missing, as on a forwarder with overrides.
+    plan.secondary.zone = False
 
 
 # --- certificates ---------------------------------------------------------------------------------
@@ -492,6 +498,23 @@ def _node_ssh_closed(plan: BastionPlan) -> None:
     plan.start_node = False
 
 
+def _bastion_dns_tcp_blocked(plan: BastionPlan) -> None:
+    plan.dns_tcp_blocked = True
+
+
+#: What ``sudo -n`` prints when the user's sudoers entry lacks NOPASSWD (sudo 1.9).
+SUDO_NEEDS_PASSWORD = "#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n"
+
+
+def _node_sudo_password(plan: BastionPlan) -> None:
+    plan.node_commands["sudo"] = SUDO_NEEDS_PASSWORD
+
+
+def _ingress_http_closed(plan: TlsPlan) -> None:
+    """NGINX serves HTTPS only: the published HTTP port of the ingress address is closed (ACCESS-007)."""
+    plan.http_listener = False
+
+
 _ALL = (
     Fault(
         "dns-missing-wildcard",
@@ -526,6 +549,14 @@ _ALL = (
         breaks=("DNS-002", "DNS-006"),
         touches=("dns:secondary:prometheus.kkp.lab",),
         apply=_servers_disagree,
+    ),
+    Fault(
+        "dns-no-soa",
+        "dns",
+        "The secondary DNS server answers every kkp.lab name but serves no SOA or NS record for the zone.",
+        breaks=("INFRA-008",),
+        touches=("dns:secondary:zone",),
+        apply=_no_soa,
     ),
     Fault(
         "cert-missing-name",
@@ -1020,12 +1051,97 @@ _ALL = (
     Fault(
         "node-ssh-closed",
         "bastion",
-        "The seed node cp-1 (127.0.1.1) runs no SSH server: it cannot be reached through the bastion.",
-        breaks=("ACCESS-006",),
+        "The seed node cp-1 (127.0.1.1) runs no SSH server: it cannot be reached through the bastion "
+        "(nor administered by KubeOne, SEED-003).",
+        breaks=("ACCESS-006", "SEED-003"),
         touches=("bastion:node-sshd",),
         apply=_node_ssh_closed,
     ),
+    Fault(
+        "bastion-dns-tcp-blocked",
+        "bastion",
+        "The bastion's firewall lets it open TCP connections to the load balancers, API server and nodes but "
+        "not to the DNS servers (UDP 53 opened, TCP 53 forgotten).",
+        breaks=("ACCESS-008",),
+        touches=("bastion:permit-open",),
+        apply=_bastion_dns_tcp_blocked,
+    ),
+    Fault(
+        "node-sudo-password",
+        "bastion",
+        "On the seed node cp-1 the KubeOne user's sudo asks for a password (no NOPASSWD sudoers entry).",
+        breaks=("SEED-003",),
+        touches=("bastion:node-sudo",),
+        apply=_node_sudo_password,
+    ),
+    Fault(
+        "ingress-http-closed",
+        "ingress",
+        "The ingress address 127.0.0.10 does not listen on its HTTP port (a firewall or a Service without "
+        "port 80): the bastion's connection is refused.",
+        breaks=("ACCESS-007",),
+        touches=("ingress:http-listener",),
+        apply=_ingress_http_closed,
+    ),
 )
+
+# --- egress: the site's way out (proxy, internet stand-ins, registries) -----------------------------
+
+#: The offline variant of the lab profile: the mirror checks apply, the allowlist checks do not.
+OFFLINE_PROFILE: dict[str, Any] = {"proxy": {"offline": True}}
+
+
+def _deny(host: str) -> Callable[[EgressPlan], None]:
+    def apply(plan: EgressPlan) -> None:
+        plan.denied_hosts.add(host)
+    return apply
+
+
+def _mirror_without(image: str) -> Callable[[EgressPlan], None]:
+    def apply(plan: EgressPlan) -> None:
+        plan.mirror_images.remove(image)
+    return apply
+
+
+def _release_unpublished(plan: EgressPlan) -> None:
+    plan.release_published = False
+
+
+def _pull_secret_revoked(plan: EgressPlan) -> None:
+    plan.pull_secret_valid = False
+
+
+def _no_ee_read_access(plan: EgressPlan) -> None:
+    plan.ee_grants = []
+
+
+def _proxy_credentials_wrong(plan: EgressPlan) -> None:
+    plan.proxy_credentials_valid = False
+
+
+_EGRESS = (
+    Fault("proxy-denies-registry", "egress", "The proxy's allowlist lacks ghcr.io: CONNECT answers 403.",
+          breaks=("PROXY-001",), touches=("egress:filter:ghcr.io",), apply=_deny("ghcr.io")),
+    Fault("proxy-denies-acme", "egress", "The proxy's allowlist lacks Let's Encrypt's ACME endpoint.",
+          breaks=("PROXY-004",), touches=("egress:filter:acme",), shown_with=ACME_PROFILE,
+          apply=_deny("acme-v02.api.letsencrypt.org")),
+    Fault("proxy-credentials-wrong", "egress",
+          "The proxy credentials handed to the suite are not the proxy's: every CONNECT answers 407.",
+          breaks=("PROXY-001", "PROXY-002", "PROXY-003", "PROXY-005", "INSTALLER-001", "INSTALLER-003",
+                  "INSTALLER-004"),
+          touches=("egress:proxy-credentials",), apply=_proxy_credentials_wrong),
+    Fault("github-release-missing", "egress", "github.com has no installer archive for the pinned KKP release.",
+          breaks=("INSTALLER-001",), touches=("egress:release",), apply=_release_unpublished),
+    Fault("ee-pull-secret-revoked", "egress", "The EE pull secret holds a revoked password: the token service "
+          "answers 401.", breaks=("INSTALLER-003", "INSTALLER-004"), touches=("egress:pull-secret",),
+          apply=_pull_secret_revoked),
+    Fault("ee-no-read-access", "egress", "The EE robot account logs in but may not pull kubermatic-ee.",
+          breaks=("INSTALLER-004",), touches=("egress:ee-grants",), apply=_no_ee_read_access),
+    Fault("mirror-image-missing", "egress", "The offline mirror lacks machine-controller (offline profile).",
+          breaks=("PROXY-008",), touches=("egress:mirror-images",), shown_with=OFFLINE_PROFILE,
+          apply=_mirror_without("quay.io/kubermatic/machine-controller:v1.61.0")),
+)
+_ALL = (*_ALL, *_EGRESS)
 
 #: Every fault by name, in the order they are documented and applied.
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _ALL}

@@ -36,6 +36,7 @@ from kkp_readiness.lab.process import Daemon, free_port
 from kkp_readiness.lab.topology import (
     BASE_DOMAIN,
     INGRESS_ADDRESS,
+    NODEPORT_PROXY_ADDRESS,
     OIDC_PROVIDER_NAME,
     OIDC_REALM_PATH,
     require_loopback,
@@ -104,6 +105,9 @@ class TlsPlan:
         default_factory=lambda: ServerBlock(OIDC_PROVIDER_NAME, LeafSpec(names=(OIDC_PROVIDER_NAME,)))
     )
     identity: IdentityPlan = field(default_factory=IdentityPlan)
+    #: Whether NGINX listens for plain HTTP on its published ``http_port`` (it redirects to HTTPS, as
+    #: KKP's ingress does); False: the port is published but closed (ACCESS-007's fault).
+    http_listener: bool = True
 
     def blocks(self) -> list[ServerBlock]:
         return [self.default, *self.extra, self.provider]
@@ -189,10 +193,15 @@ def render_nginx_conf(
     allow_weak: bool,
     as_root: bool,
     documents: dict[str, dict[str, Path]] | None = None,
+    http_port: int | None = None,
+    nodeport_port: int | None = None,
 ) -> str:
     """nginx.conf listening only on ``INGRESS_ADDRESS:port`` with every path inside ``directory``.
 
     ``documents`` maps a server name to {exact request path: JSON file} that server answers with.
+    ``http_port``: also plain HTTP on ``INGRESS_ADDRESS`` (a redirect to HTTPS). ``nodeport_port``: also a
+    listener on ``NODEPORT_PROXY_ADDRESS`` standing for the seed's nodeport-proxy load balancer, so that
+    ACCESS-007 dials a real open port there (the lab runs no user cluster whose node ports it would expose).
     """
     documents = documents or {}
     address = require_loopback(INGRESS_ADDRESS)
@@ -234,6 +243,11 @@ def render_nginx_conf(
         for path, file in sorted(documents.get(block.server_name, {}).items()):
             lines.append(f"        location = {path} {{ default_type application/json; alias {file}; }}")
         lines.append("    }")
+    if http_port is not None:
+        lines.append(f"    server {{ listen {address}:{http_port}; return 308 https://$host:{port}$request_uri; }}")
+    if nodeport_port is not None:
+        proxy = require_loopback(NODEPORT_PROXY_ADDRESS)
+        lines.append(f'    server {{ listen {proxy}:{nodeport_port}; return 200 "kkp lab nodeport-proxy\\n"; }}')
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -256,6 +270,9 @@ class IngressPart(Part):
         self.state = {
             "address": INGRESS_ADDRESS,
             "https_port": daemon.port,
+            "http_port": self._http_port,
+            "nodeport_proxy_address": NODEPORT_PROXY_ADDRESS,
+            "nodeport_proxy_port": self._nodeport_port,
             "pid": daemon.pid,
             "certificates": {block.server_name: str(files.cert) for block, files in issued},
         }
@@ -292,9 +309,13 @@ class IngressPart(Part):
         keys: tuple[dict[str, Any], dict[str, Any]],
     ) -> tuple[Daemon, Callable[[], bool]]:
         port = free_port(INGRESS_ADDRESS, udp=False)
+        self._http_port = free_port(INGRESS_ADDRESS, udp=False)
+        self._nodeport_port = free_port(NODEPORT_PROXY_ADDRESS, udp=False)
         documents = self._write_documents(directory / "oidc", oidc_documents(plan.identity, port, *keys))
         conf = directory / "nginx.conf"
-        conf.write_text(render_nginx_conf(directory, port, issued, plan.allow_weak_keys, ctx.as_root, documents))
+        conf.write_text(render_nginx_conf(directory, port, issued, plan.allow_weak_keys, ctx.as_root, documents,
+                                          http_port=self._http_port if plan.http_listener else None,
+                                          nodeport_port=self._nodeport_port))
         error_log = directory / "logs" / "error.log"
         argv = [NGINX, "-p", f"{directory}/", "-c", str(conf), "-e", str(error_log), "-g", "daemon off;"]
         daemon = Daemon(

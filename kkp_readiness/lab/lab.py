@@ -21,6 +21,7 @@ from kkp_readiness.errors import LabError
 from kkp_readiness.lab.bastion_part import BastionPart
 from kkp_readiness.lab.config_repo_part import ConfigRepoPart
 from kkp_readiness.lab.dns_part import DnsPart
+from kkp_readiness.lab.egress_part import EgressPart
 from kkp_readiness.lab.faults import Fault, resolve_faults
 from kkp_readiness.lab.ingress_part import IngressPart
 from kkp_readiness.lab.kubeapi.part import KubeApiPart
@@ -33,6 +34,7 @@ PARTS: dict[str, type[Part]] = {
     DnsPart.name: DnsPart,
     IngressPart.name: IngressPart,
     KubeApiPart.name: KubeApiPart,
+    EgressPart.name: EgressPart,
     BastionPart.name: BastionPart,
     ConfigRepoPart.name: ConfigRepoPart,
 }
@@ -91,10 +93,11 @@ class Lab:
         self._running = True
         try:
             ca = ctx.ca
-            sections: dict[str, dict[str, Any]] = {}
+            sections: dict[str, dict[str, Any]] = ctx.started  # each part sees the states of those before it
             for name, part in self.parts.items():
                 try:
                     sections[name] = part.start(ctx)
+                    ctx.states[name] = sections[name]
                 except LabError as exc:
                     raise LabError(f"lab part {name!r} failed to start: {exc}") from exc
         except BaseException:
@@ -178,7 +181,9 @@ class Lab:
             lab.temporary_workdir = bool(state.get("temporary_workdir", False))
             processes = state.get("processes", {})
             for name, part in lab.parts.items():
-                part.restore(state[name], [Daemon.adopt(d) for d in processes.get(name, [])])
+                # A state written before this part existed has no section for it: nothing of it
+                # runs, so it has nothing to stop (and status reports it down).
+                part.restore(state.get(name, {}), [Daemon.adopt(d) for d in processes.get(name, [])])
         except (KeyError, TypeError, ValueError) as exc:
             raise LabError(f"lab state {path} is incomplete or from another version: {exc!r}") from exc
         lab.state = state

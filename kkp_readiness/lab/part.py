@@ -8,7 +8,10 @@ stop any number of them (and re-attach to them from another process) without kno
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import random
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from kkp_readiness.errors import LabError
 from kkp_readiness.lab.ca import LabCA
 from kkp_readiness.lab.process import Daemon, DaemonError
+from kkp_readiness.lab.topology import EGRESS_RANGE, require_loopback
 
 if TYPE_CHECKING:
     from kkp_readiness.lab.faults import Fault
@@ -35,7 +39,23 @@ class LabContext:
     workdir: Path
     faults: tuple[Fault, ...] = ()
     as_root: bool = field(default_factory=running_as_root)
+    #: The state dicts of the parts started so far (a part may build on an earlier one's ports).
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
     _ca: LabCA | None = None
+    _egress_address: str | None = None
+
+    def egress_address(self) -> str:
+        """This lab's own loopback address for the "internet" stand-ins (ports 53, 80 and 443 free on it).
+
+        Why per lab: those services must listen on their well-known ports (a proxy CONNECTs to
+        quay.io:443), so parallel labs cannot share an address; each draws a random free one from
+        ``EGRESS_RANGE``. The DNS part publishes it before the egress part starts, hence it lives here.
+        """
+        if self._egress_address is None:
+            self._egress_address = pick_egress_address(check_ports=self.as_root)
+        return self._egress_address
+    #: The states of the parts started so far, by part name (a part may need an earlier part's ports).
+    started: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ca(self) -> LabCA:
@@ -51,6 +71,34 @@ class LabContext:
         path = self.workdir / part
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def pick_egress_address(check_ports: bool, attempts: int = 50) -> str:
+    """A random address of ``EGRESS_RANGE`` where TCP 53/80/443 and UDP 53 can be bound (if ``check_ports``)."""
+    network = ipaddress.ip_network(EGRESS_RANGE)
+    for _ in range(attempts):
+        address = str(network[random.randrange(1, network.num_addresses - 1)])
+        if address.endswith((".0", ".255")):
+            continue
+        if not check_ports or _ports_free(address):
+            return require_loopback(address)
+    raise LabError(f"no address of {EGRESS_RANGE} with ports 53, 80 and 443 free after {attempts} tries")
+
+
+def _ports_free(address: str) -> bool:
+    sockets = []
+    try:
+        for kind, port in ((socket.SOCK_STREAM, 53), (socket.SOCK_DGRAM, 53), (socket.SOCK_STREAM, 80),
+                           (socket.SOCK_STREAM, 443)):
+            sock = socket.socket(socket.AF_INET, kind)
+            sockets.append(sock)
+            sock.bind((address, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 class Part(ABC):

@@ -51,6 +51,15 @@ INGRESS_NAMES = tuple(f"{service}.{BASE_DOMAIN}" for service in INGRESS_SERVICES
 #: ``grafana.seed.kkp.lab``, ``alertmanager.seed.kkp.lab``.
 SEED_MLA_NAMES = tuple(f"{service}.{SEED_DOMAIN}" for service in SEED_MLA_SERVICES)
 
+#: The site's forward proxy (tinyproxy) and the offline mirror registry: names in the lab zone that the
+#: lab DNS maps to the lab's egress address (chosen per lab, see ``LabContext.egress_address``).
+PROXY_NAME = f"proxy.{BASE_DOMAIN}"
+MIRROR_NAME = f"registry.{BASE_DOMAIN}"
+#: The KKP release the lab "publishes" (github.com and quay.io stand-ins, the mirror) and the lab profile pins.
+LAB_RELEASE = "v2.28.2"
+#: Where the per-lab egress addresses are drawn from (a /10 of loopback no fixed lab address uses).
+EGRESS_RANGE = "127.64.0.0/10"
+
 _LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 
 

@@ -12,6 +12,8 @@ import base64
 import hashlib
 import re
 import socket
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,9 +143,10 @@ def authenticate(link: SshLink, user: str, key: paramiko.PKey) -> None:
 
 def load_private_key(path: str, passphrase: str | None = None) -> paramiko.PKey:
     """The operator's private key from ``path`` (any type paramiko reads); never echoed anywhere."""
+    secret = passphrase.encode() if passphrase is not None else None  # OpenSSH-format keys need bytes
     try:
-        return paramiko.PKey.from_path(path, passphrase)  # positional: paramiko 3 calls it passphrase, 5 password
-    except (OSError, paramiko.SSHException, ValueError) as exc:
+        return paramiko.PKey.from_path(path, secret)  # positional: paramiko 3 calls it passphrase, 5 password
+    except (OSError, paramiko.SSHException, ValueError, TypeError) as exc:
         raise SshProbeError(f"cannot load the SSH key {path}: {type(exc).__name__}") from None
 
 
@@ -177,6 +180,44 @@ def jump_channel(transport: paramiko.Transport, host: str, port: int, timeout: f
         return transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=timeout)
     except (OSError, paramiko.SSHException, EOFError) as exc:
         raise SshProbeError(f"the bastion could not connect to {host}:{port}: {exc or type(exc).__name__}") from None
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Whether the bastion could open a TCP connection to ``host:port``, and what it answered."""
+
+    host: str
+    port: int
+    connected: bool
+    detail: str
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        return {"host": self.host, "port": self.port, "connected": self.connected, "detail": self.detail}
+
+
+def tcp_reach(transport: paramiko.Transport, host: str, port: int, timeout: float) -> Reach:
+    """Ask the bastion to connect to ``host:port`` (``direct-tcpip``); the channel opens once its TCP
+    connection is established, so an opened channel is a successful connect from the bastion.
+
+    A refused or unroutable connection, or none within ``timeout``, is an observation (``connected``
+    False); a dead bastion connection is not, and raises ``SshProbeError`` (could not check).
+    """
+    if not transport.is_active():
+        raise SshProbeError("the SSH connection to the bastion is closed")
+    try:
+        channel = transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=timeout)
+    except paramiko.ChannelException as exc:
+        # sshd says only that its connect failed (refused, unreachable or timed out on the bastion's side).
+        return Reach(host, port, False, f"the bastion's TCP connection to {host}:{port} failed: {exc.text} "
+                                        f"(SSH channel open failure {exc.code}: refused, unreachable or filtered)")
+    except (OSError, paramiko.SSHException, EOFError) as exc:
+        if not transport.is_active():
+            raise SshProbeError(f"the SSH connection to the bastion broke: {exc or type(exc).__name__}") from None
+        return Reach(host, port, False, f"no TCP connection from the bastion to {host}:{port} within "
+                                        f"{timeout:g} s ({exc or type(exc).__name__})")
+    channel.close()
+    return Reach(host, port, True, f"the bastion connected to {host}:{port}")
 
 
 # --- helper tools -------------------------------------------------------------------------------
@@ -266,3 +307,86 @@ def judge_tool(tool: str, minimum: str | None, result: CommandResult) -> ToolFin
 
 def tool_command(tool: str) -> str:
     return TOOL_PROBES.get(tool, ToolProbe(f"{tool} --version", None)).command
+
+
+#: Starts each tool's section in the output of ``tools_script``; a per-run token follows it, so that a
+#: tool's own output cannot forge a section.
+TOOL_MARK = "@@kkp-readiness-tool"
+
+
+def tools_script(tools: list[str], token: str) -> str:
+    """One POSIX ``sh`` command that runs every tool's version command (one SSH session, not one per tool).
+
+    Why: a session costs a round trip and a process on the bastion each; a check of eight tools waited
+    for eight. Per tool it prints ``<mark> <token> <tool> <exit status>`` and then the command's
+    output (stdout and stderr merged, as ``judge_tool`` reads them); ``parse_tools_output`` splits it.
+    """
+    parts = []
+    for tool in tools:
+        if not re.fullmatch(r"[A-Za-z0-9_.+-]+", tool):
+            raise ValueError(f"not a tool name: {tool!r}")
+        parts.append(f"out=$( {tool_command(tool)} 2>&1 ); st=$?; "
+                     f"printf '%s\\n%s\\n' \"{TOOL_MARK} {token} {tool} $st\" \"$out\"")
+    return "; ".join(parts)
+
+
+def parse_tools_output(output: str, token: str) -> dict[str, CommandResult]:
+    """The per-tool results of ``tools_script``'s output (tools without a section are left out)."""
+    results: dict[str, CommandResult] = {}
+    current: tuple[str, int] | None = None
+    lines: list[str] = []
+
+    def close() -> None:
+        if current is not None:
+            tool, status = current
+            text = "\n".join(lines).rstrip("\n")
+            results[tool] = CommandResult(tool_command(tool), status, text + "\n" if text else "", "")
+
+    for line in output.splitlines():
+        fields = line.split(" ")
+        if len(fields) == 4 and fields[0] == TOOL_MARK and fields[1] == token and fields[3].isdigit():
+            close()
+            current, lines = (fields[2], int(fields[3])), []
+        elif current is not None:
+            lines.append(line)
+    close()
+    return results
+
+
+# --- tunnels: sockets that open on the bastion ------------------------------------------------
+
+
+def _copy(read: Callable[[int], bytes], write: Callable[[bytes], Any], done: Callable[[], None]) -> None:
+    """Copy from ``read`` to ``write`` until EOF or an error, then ``done`` (closes both ends)."""
+    try:
+        while data := read(65536):
+            write(data)
+    except (OSError, EOFError, paramiko.SSHException):
+        pass
+    finally:
+        done()
+
+
+def open_tunnel(transport: paramiko.Transport, host: str, port: int, timeout: float) -> socket.socket:
+    """A local socket whose traffic flows to ``host:port`` as a TCP connection made by the bastion.
+
+    Why: TLS, HTTP and DNS-over-TCP clients (``ssl``, urllib3, dnspython) need a real socket, and a
+    paramiko channel is not one. This is ``ssh -L`` without a listening port: a socket pair whose
+    far end a daemon thread joins to a ``direct-tcpip`` channel. The bastion resolves ``host`` (its
+    own DNS, as the tools run there would) and makes the connection, so what is tested is the
+    bastion's path. Closing the returned socket closes the channel.
+    """
+    channel = jump_channel(transport, host, port, timeout)
+    local, far = socket.socketpair()
+    local.settimeout(timeout)
+
+    def done() -> None:
+        channel.close()
+        far.close()
+
+    # Two blocking copiers rather than one select loop: select on a channel makes paramiko create a
+    # pipe per channel, whose descriptors it closes behind the caller's back.
+    for name, read, write in (("in", channel.recv, far.sendall), ("out", far.recv, channel.sendall)):
+        threading.Thread(target=_copy, args=(read, write, done), name=f"ssh-tunnel-{name}-{host}:{port}",
+                         daemon=True).start()
+    return local

@@ -18,7 +18,7 @@ from tests.conftest import PROJECT_ROOT, run_suite
 
 TEMPLATE_SECRETS = {name: f"placeholder-for-{name.lower()}" for name in (
     "VSPHERE_PASSWORD", "AZURE_CLIENT_SECRET", "OS_APPLICATION_CREDENTIAL_SECRET", "MIRROR_PASSWORD",
-    "KKP_EE_PULL_SECRET")}
+    "KKP_EE_PULL_SECRET", "PROXY_CREDENTIALS")}
 
 
 def pytest_run(*args: str, cwd: Path = PROJECT_ROOT, env: dict[str, str] | None = None):

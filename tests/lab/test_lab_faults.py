@@ -25,17 +25,29 @@ from kkp_readiness.lab.topology import (
 
 NXDOMAIN = "NXDOMAIN"
 EXPECTED_BREAKS = {
+    "proxy-denies-registry": ("PROXY-001",),
+    "proxy-denies-acme": ("PROXY-004",),
+    "proxy-credentials-wrong": ("PROXY-001", "PROXY-002", "PROXY-003", "PROXY-005", "INSTALLER-001",
+                                "INSTALLER-003", "INSTALLER-004"),
+    "github-release-missing": ("INSTALLER-001",),
+    "ee-pull-secret-revoked": ("INSTALLER-003", "INSTALLER-004"),
+    "ee-no-read-access": ("INSTALLER-004",),
+    "mirror-image-missing": ("PROXY-008",),
     "bastion-unknown-host-key": ("ACCESS-002",),
     "bastion-wrong-user-key": ("ACCESS-001",),
     "bastion-tool-missing": ("ACCESS-003",),
     "bastion-tool-too-old": ("ACCESS-003",),
     "bastion-optional-tool-missing": (),
-    "node-ssh-closed": ("ACCESS-006",),
+    "node-ssh-closed": ("ACCESS-006", "SEED-003"),
+    "bastion-dns-tcp-blocked": ("ACCESS-008",),
+    "node-sudo-password": ("SEED-003",),
+    "ingress-http-closed": ("ACCESS-007",),
     "kube-hdd-fast-class": (),
     "dns-missing-wildcard": ("DNS-003",),
     "dns-missing-seed-wildcard": ("DNS-004",),
     "dns-wrong-address": ("DNS-004",),
     "dns-servers-disagree": ("DNS-002", "DNS-006"),
+    "dns-no-soa": ("INFRA-008",),
     "cert-missing-name": ("CERT-002",),
     "cert-expired": ("CERT-004", "AUTH-003"),
     "cert-expiring-soon": (),
@@ -213,6 +225,20 @@ def test_dns_faults_combine(start_lab, resolve) -> None:
     assert resolve(secondary, f"prometheus.{BASE_DOMAIN}") == [WRONG_ADDRESS]
     assert resolve(primary, f"{_label()}.{BASE_DOMAIN}") == NXDOMAIN
     assert resolve(secondary, f"{_label()}.{SEED_DOMAIN}") == [WRONG_ADDRESS]
+
+
+def test_dns_no_soa(start_lab, resolve) -> None:
+    from kkp_readiness.probes.dns import DnsServer
+    from kkp_readiness.probes.dns_zone import find_zone
+
+    state = start_lab("dns-no-soa")
+    primary, secondary = state["dns"]["primary"], state["dns"]["secondary"]
+    healthy = find_zone(BASE_DOMAIN, DnsServer.parse(primary), timeout=2.0)
+    assert (healthy.apex, healthy.nameservers) == (BASE_DOMAIN, (f"ns1.{BASE_DOMAIN}", f"ns2.{BASE_DOMAIN}"))
+    broken = find_zone(f"grafana.{BASE_DOMAIN}", DnsServer.parse(secondary), timeout=2.0)
+    assert (broken.apex, broken.soa, broken.nameservers) == (None, None, ())
+    for other in (BASE_DOMAIN, f"grafana.{BASE_DOMAIN}", f"{_label()}.{SEED_DOMAIN}", *SEED_MLA_NAMES):
+        assert resolve(primary, other) == resolve(secondary, other), other
 
 
 # --- certificate faults ---------------------------------------------------------------------------

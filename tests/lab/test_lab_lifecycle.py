@@ -201,3 +201,34 @@ def test_state_file_is_json_with_processes(tmp_path: Path) -> None:
         names = [p["name"] for part in state["processes"].values() for p in part]
         assert names[:6] == ["dns-primary", "dns-secondary", "ingress-nginx", "kubeapi", "sshd-bastion", "sshd-node"]
         assert lab.state == state
+
+
+def test_attach_tolerates_a_state_written_before_a_part_existed(tmp_path: Path) -> None:
+    """``lab down`` after an upgrade: the old state.json has no section for a newer part (here the
+    bastion); that part has nothing to stop, every other part is stopped as usual."""
+    lab = Lab(workdir=tmp_path)
+    try:
+        lab.start()
+        old = json.loads((tmp_path / "state.json").read_text())
+        del old["bastion"]
+        old["processes"].pop("bastion")
+        (tmp_path / "state.json").write_text(json.dumps(old))
+        pids = [pid for name, part in lab.parts.items() if name != "bastion" for pid in _pids_of(part)]
+        other = Lab.attach(tmp_path)
+        status = other.status()
+        assert status["bastion"] is False
+        assert {name: up for name, up in status.items() if name != "bastion"} == dict.fromkeys(
+            [n for n in PARTS if n != "bastion"], True)
+        other.stop()
+        _assert_gone(pids)
+        assert not (tmp_path / "state.json").exists()
+    finally:
+        lab.stop()
+
+
+def _pids_of(part: object) -> list[int]:
+    pids = []
+    for daemon in part.daemons:  # type: ignore[attr-defined]
+        assert daemon.pid is not None
+        pids += _group_members(daemon.pid) or [daemon.pid]
+    return pids

@@ -158,7 +158,7 @@ def test_facets_follow_the_profile(write) -> None:
 @pytest.mark.parametrize("name", ["vsphere", "azure", "openstack", "onprem-metallb"])
 def test_shipped_templates_validate(name: str, monkeypatch) -> None:
     for variable in ("VSPHERE_PASSWORD", "AZURE_CLIENT_SECRET", "OS_APPLICATION_CREDENTIAL_SECRET",
-                     "MIRROR_PASSWORD", "KKP_EE_PULL_SECRET"):
+                     "MIRROR_PASSWORD", "KKP_EE_PULL_SECRET", "PROXY_CREDENTIALS"):
         monkeypatch.setenv(variable, f"placeholder-{variable}")
     loaded = load_profile(name)
     assert loaded.profile.name == name

@@ -1,0 +1,107 @@
+"""What ACCESS-007 dials from the bastion: every load-balancer address and port the profile implies.
+
+Why a module of its own: the list is derived from the profile and the seeds' kubeconfigs alone (no
+network), so it is unit-tested without a lab and the check only dials and judges. Each target says
+where its address came from, so that a failure names the profile field or kubeconfig to correct.
+
+- the Kubernetes API load balancer of each seed: host and port of its kubeconfig's ``server`` URL
+  (the kubeconfig the cluster checks use, :func:`kkp_readiness.snapshot.seed_access`);
+- each ingress address on the HTTPS port (``certificates.port``) and the HTTP port (``ingress.http_port``);
+- for NodePort and Tunneling seeds, each nodeport-proxy address on ``nodeport_proxy_ports``. Their
+  default follows the expose strategy: Tunneling's proxy listens on 6443 (API servers, by SNI) and
+  8088 (the agents' HTTP/2 tunnel); NodePort's ports are the node ports of the user clusters, which
+  exist only once user clusters run, so there is no default to dial and the profile lists them.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from kkp_readiness.profile import LoadedProfile
+from kkp_readiness.profile_model import SeedSpec
+
+#: Tunneling's nodeport-proxy ports: 6443 (user cluster API servers, routed by SNI) and 8088 (tunnel).
+TUNNELING_PORTS = (6443, 8088)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One address and port the bastion must reach; ``problem``: why it could not even be determined."""
+
+    what: str
+    host: str
+    port: int
+    source: str
+    problem: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.what.replace(' ', '-')}-{self.host}:{self.port}" if not self.problem else self.what
+
+
+def kubeconfig_server(path: str, context: str | None) -> str:
+    """The ``server`` URL of ``context`` (default: the current context) in the kubeconfig at ``path``."""
+    document = yaml.safe_load(Path(path).expanduser().read_text()) or {}
+    name = context or document.get("current-context")
+    contexts = {c.get("name"): c.get("context") or {} for c in document.get("contexts") or []}
+    if name not in contexts:
+        raise ValueError(f"it has no context {name!r}")
+    cluster_name = contexts[name].get("cluster")
+    clusters = {c.get("name"): c.get("cluster") or {} for c in document.get("clusters") or []}
+    server = clusters.get(cluster_name, {}).get("server")
+    if not server:
+        raise ValueError(f"its cluster {cluster_name!r} has no server URL")
+    return str(server)
+
+
+def url_endpoint(url: str) -> tuple[str, int]:
+    """Host and port of an ``https://`` URL (443 when it names none)."""
+    parsed = urllib.parse.urlsplit(url)
+    if not parsed.hostname:
+        raise ValueError(f"{url!r} names no host")
+    return parsed.hostname, parsed.port or (80 if parsed.scheme == "http" else 443)
+
+
+def seed_api_target(loaded: LoadedProfile, seed: SeedSpec) -> Target:
+    from kkp_readiness.snapshot import seed_access  # late: snapshot imports the kube client
+
+    what = f"Kubernetes API of seed {seed.name}"
+    kubeconfig = seed_access(loaded, seed).kubeconfig
+    if kubeconfig is None:
+        return Target(what, "", 0, "in-cluster service account", "the suite runs in-cluster: no load balancer URL")
+    try:
+        host, port = url_endpoint(kubeconfig_server(kubeconfig, seed.context))
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        return Target(what, "", 0, f"kubeconfig {kubeconfig}", f"cannot read the server URL of {kubeconfig}: {exc}")
+    return Target(what, host, port, f"server URL in kubeconfig {kubeconfig}")
+
+
+def nodeport_ports(seed: SeedSpec) -> list[int]:
+    """The ports dialled on the seed's nodeport-proxy addresses (see the module's docstring)."""
+    if seed.nodeport_proxy_ports is not None:
+        return list(seed.nodeport_proxy_ports)
+    return list(TUNNELING_PORTS) if seed.expose_strategy == "Tunneling" else []
+
+
+def load_balancer_targets(loaded: LoadedProfile) -> list[Target]:
+    """Every target of ACCESS-007, in profile order: seed API servers, ingress, nodeport proxies."""
+    profile = loaded.profile
+    targets = [seed_api_target(loaded, seed) for seed in profile.seeds]
+    for address in profile.ingress.addresses:
+        targets.append(Target("ingress HTTPS", str(address), profile.certificates.port,
+                              "ingress.addresses, certificates.port"))
+        targets.append(Target("ingress HTTP", str(address), profile.ingress.http_port,
+                              "ingress.addresses, ingress.http_port"))
+    for seed in profile.seeds:
+        if seed.expose_strategy == "LoadBalancer":
+            continue
+        for address in seed.nodeport_proxy_addresses:
+            for port in nodeport_ports(seed):
+                targets.append(Target(f"nodeport-proxy of seed {seed.name}", str(address), port,
+                                      f"seeds[{seed.name}].nodeport_proxy_addresses, nodeport_proxy_ports "
+                                      f"({seed.expose_strategy})"))
+    return targets
