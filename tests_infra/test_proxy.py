@@ -11,6 +11,7 @@ import pytest
 from fixtures.egress import Egress, judge_images, mirror_host, mirror_spec
 from kkp_readiness.allowlist import targets_for
 from kkp_readiness.evidence import Evidence
+from kkp_readiness.parallel import map_concurrently
 from kkp_readiness.probes.registry import ImageRef, RegistrySession
 from kkp_readiness.profile_model import Profile
 from kkp_readiness.verdict import expect
@@ -19,7 +20,8 @@ from kkp_readiness.verdict import expect
 def _judge_allowlist(egress_route: Egress, group: str, profile: Profile, evidence: Evidence) -> None:
     """Each target of the group answers (any HTTP status over verified TLS); each failure named with what was tried."""
     targets = targets_for(group, profile.infra.operating_systems)
-    answers = [egress_route.request(t.url, ca_bundle=egress_route.internet_ca()) for t in targets]
+    egress_route.connector()  # an unusable bastion: one error now, not one per target
+    answers = map_concurrently(lambda t: egress_route.request(t.url, ca_bundle=egress_route.internet_ca()), targets)
     evidence.attach(f"allowlist {group} from {egress_route.origin}",
                     [{**a.to_dict(), "why": t.why, "docs": t.docs} for t, a in zip(targets, answers, strict=True)])
     unreachable = [a.summary() for a in answers if not a.answered]

@@ -22,9 +22,9 @@ The node's sessions get their own first PATH entry, ``<lab>/bastion/node-bin`` (
 the machine's real ``sudo`` answers SEED-003's ``sudo -n true``; the lab runs as root). A fault puts a
 ``sudo`` there that asks for a password, on the node only.
 
-The bastion's firewall (``dns_tcp_blocked``): sshd's ``PermitOpen`` lists the ingress, nodeport-proxy,
-node and Kubernetes API addresses only, so the bastion cannot open TCP connections to the DNS servers
-while its own UDP datagrams still reach them, the classic "UDP 53 opened, TCP 53 forgotten".
+The bastion's firewall (``dns_tcp_blocked``): sshd's ``PermitOpen`` allows the node and every port the
+other lab parts publish except the DNS servers' ports, so the bastion cannot open TCP connections to the
+DNS servers while its own UDP datagrams still reach them, the classic "UDP 53 opened, TCP 53 forgotten".
 """
 
 from __future__ import annotations
@@ -133,8 +133,8 @@ class BastionPlan:
     real_tools: tuple[str, ...] = REAL_TOOLS
     #: Commands put first on the PATH of the NODE's sessions only: name -> script (``sudo`` for SEED-003).
     node_commands: dict[str, str] = field(default_factory=dict)
-    #: The bastion's firewall: sshd's ``PermitOpen`` limited to the load-balancer, API and node
-    #: addresses, so that it cannot open TCP connections to the DNS servers (UDP still works).
+    #: The bastion's firewall: sshd's ``PermitOpen`` allows every lab destination but the DNS servers'
+    #: ports, so that it cannot open TCP connections to them (UDP still works).
     dns_tcp_blocked: bool = False
     #: Encrypt the operator key handed to the suite with this passphrase (the profile's key_passphrase
     #: canary); never written to the state.
@@ -281,10 +281,10 @@ class BastionPart(Part):
         bastion publish is allowed for any host (``*:port``), except the DNS servers' ports, and the
         node on any port; what a later part adds is covered without editing this list.
         """
-        if "dns" not in ctx.started:
+        if "dns" not in ctx.states:
             raise LabError("the bastion's PermitOpen needs the dns part's state: start it first")
-        dns_ports = set(_ports(ctx.started["dns"]))
-        others = {port for name, state in ctx.started.items() if name != "dns" for port in _ports(state)}
+        dns_ports = set(_ports(ctx.states["dns"]))
+        others = {port for name, state in ctx.states.items() if name != "dns" for port in _ports(state)}
         return [f"{NODE_ADDRESS}:*", *(f"*:{port}" for port in sorted(others - dns_ports))]
 
     @staticmethod

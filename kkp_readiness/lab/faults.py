@@ -1060,8 +1060,8 @@ _ALL = (
     Fault(
         "bastion-dns-tcp-blocked",
         "bastion",
-        "The bastion's firewall lets it open TCP connections to the load balancers, API server and nodes but "
-        "not to the DNS servers (UDP 53 opened, TCP 53 forgotten).",
+        "The bastion's firewall lets it open TCP connections everywhere in the lab but to the DNS servers "
+        "(UDP 53 opened, TCP 53 forgotten).",
         breaks=("ACCESS-008",),
         touches=("bastion:permit-open",),
         apply=_bastion_dns_tcp_blocked,

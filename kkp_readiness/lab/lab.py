@@ -93,11 +93,10 @@ class Lab:
         self._running = True
         try:
             ca = ctx.ca
-            sections: dict[str, dict[str, Any]] = ctx.started  # each part sees the states of those before it
+            sections: dict[str, dict[str, Any]] = ctx.states  # each part sees the states of those before it
             for name, part in self.parts.items():
                 try:
                     sections[name] = part.start(ctx)
-                    ctx.states[name] = sections[name]
                 except LabError as exc:
                     raise LabError(f"lab part {name!r} failed to start: {exc}") from exc
         except BaseException:

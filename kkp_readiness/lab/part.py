@@ -54,8 +54,6 @@ class LabContext:
         if self._egress_address is None:
             self._egress_address = pick_egress_address(check_ports=self.as_root)
         return self._egress_address
-    #: The states of the parts started so far, by part name (a part may need an earlier part's ports).
-    started: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ca(self) -> LabCA:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -19,8 +20,8 @@ SELECT: tuple[str, ...] = ("--active",)
 IMPLEMENTED_SECTIONS = tuple(section.id for section in load_catalogue().sections)
 #: Implemented requirements the lab profile does not call for (the catalogue's applies_to): skipped there,
 #: proven with a profile that does (test_konnectivity_for_remote_workers, the faults' shown_with profiles).
-NOT_APPLICABLE_IN_LAB = {"NET-005", "CERT-101", "CERT-102", "AUTH-004", "AUTH-005", "PROXY-004", "PROXY-006", "PROXY-007",
-                         "PROXY-008", "INSTALLER-002"}
+NOT_APPLICABLE_IN_LAB = {"NET-005", "CERT-101", "CERT-102", "AUTH-004", "AUTH-005", "PROXY-004", "PROXY-006",
+                         "PROXY-007", "PROXY-008", "INSTALLER-002"}
 #: What the KKP installer deploys: not applicable before it ran (the kube-kkp-not-installed lab).
 INSTALLED_BY_KKP = {"STORAGE-007", "STORAGE-008", "STORAGE-009", "CERT-103", "AUTH-001", "AUTH-002", "PERF-009"}
 
@@ -63,15 +64,54 @@ def test_healthy_lab_passes_under_the_variant_profiles(fault: str, healthy_lab, 
     assert not {k for k, v in verdicts.items() if v not in ("pass", "skip")}, run.output[-4000:]
 
 
-@pytest.mark.parametrize("fault", FINDING_FAULTS)
-def test_fault_fails_exactly_its_requirement(fault: str, tmp_path, kkp_lab_factory) -> None:
-    lab = kkp_lab_factory([fault])
-    run = run_suite(lab.workdir, tmp_path / "reports", *SELECT, profile=fault_profile(FAULTS[fault], tmp_path))
-    expected = set(FAULTS[fault].breaks)
+#: Parts whose faults can reach into each other's checks (the ingress names come from the DNS; every
+#: egress check goes through the bastion): a batch takes at most one fault from each of these groups.
+PART_GROUPS = {"dns": "names", "ingress": "names", "bastion": "bastion", "egress": "bastion"}
+
+
+def fault_batches(names: list[str], singly: bool = False) -> list[tuple[str, ...]]:
+    """The finding faults packed into labs that each start several of them at once.
+
+    Why: a lab start plus a whole-suite run costs seconds, and most faults cannot interfere: a batch
+    holds faults of different part groups, with the same profile variant, touching different things
+    and breaking or warning disjoint requirement sets. Each batch must then fail exactly the union of
+    its faults' requirements, with each fault's messages, which is as strict as one lab per fault
+    unless two faults mask each other (the assertion shows the batch, and ``KKP_LAB_FAULTS_SINGLY=1``
+    runs one lab per fault to tell them apart).
+    """
+    batches: list[list[Fault]] = []
+    for name in names:
+        fault = FAULTS[name]
+        for batch in ([] if singly else batches):
+            if (all(PART_GROUPS.get(f.part, f.part) != PART_GROUPS.get(fault.part, fault.part) for f in batch)
+                    and all(f.shown_with == fault.shown_with for f in batch)
+                    and not {*fault.touches} & {t for f in batch for t in f.touches}
+                    and not {*fault.breaks, *fault.warns} & {r for f in batch for r in (*f.breaks, *f.warns)}):
+                batch.append(fault)
+                break
+        else:
+            batches.append([fault])
+    return [tuple(f.name for f in batch) for batch in batches]
+
+
+FAULT_BATCHES = fault_batches(FINDING_FAULTS, singly=os.environ.get("KKP_LAB_FAULTS_SINGLY") == "1")
+
+
+def test_every_finding_fault_is_in_exactly_one_batch() -> None:
+    assert sorted(n for batch in FAULT_BATCHES for n in batch) == sorted(FINDING_FAULTS)
+
+
+@pytest.mark.parametrize("batch", FAULT_BATCHES, ids=["+".join(b) for b in FAULT_BATCHES])
+def test_fault_fails_exactly_its_requirement(batch: tuple[str, ...], tmp_path, kkp_lab_factory) -> None:
+    faults = [FAULTS[name] for name in batch]
+    lab = kkp_lab_factory(list(batch))
+    run = run_suite(lab.workdir, tmp_path / "reports", *SELECT, profile=fault_profile(faults[0], tmp_path))
+    expected = {r for f in faults for r in f.breaks}
+    warned = {r for f in faults for r in f.warns}
     assert run.with_verdict("fail", IMPLEMENTED_SECTIONS) == expected, run.output[-4000:]
-    assert run.with_verdict("warn", IMPLEMENTED_SECTIONS) == set(FAULTS[fault].warns), run.output[-4000:]
+    assert run.with_verdict("warn", IMPLEMENTED_SECTIONS) == warned, run.output[-4000:]
     assert run.returncode == (1 if expected else 4)
-    for requirement_id in set(FAULTS[fault].warns):
+    for requirement_id in warned:
         assert any(m["verdict"] == "warn" for m in run.requirement(requirement_id)["messages"])
     for requirement_id in expected:
         row = run.requirement(requirement_id)
