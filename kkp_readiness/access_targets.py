@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from kkp_readiness.profile import LoadedProfile
-from kkp_readiness.profile_model import SeedSpec
+from kkp_readiness.profile_model import Profile, SeedSpec
 
 #: Tunneling's nodeport-proxy ports: 6443 (user cluster API servers, routed by SNI) and 8088 (tunnel).
 TUNNELING_PORTS = (6443, 8088)
@@ -105,3 +105,31 @@ def load_balancer_targets(loaded: LoadedProfile) -> list[Target]:
                                       f"seeds[{seed.name}].nodeport_proxy_addresses, nodeport_proxy_ports "
                                       f"({seed.expose_strategy})"))
     return targets
+
+
+@dataclass(frozen=True)
+class CloudApi:
+    """One API endpoint of the target cloud (ACCESS-005) and the profile field of its CA bundle, if any."""
+
+    what: str
+    url: str
+    ca_field: tuple[str, ...] | None = None
+
+
+#: Azure's endpoints for every subscription: Entra ID logins and Resource Manager (proxy allowlist, "Azure").
+AZURE_APIS = (CloudApi("Azure login (Entra ID)", "https://login.microsoftonline.com/"),
+              CloudApi("Azure Resource Manager", "https://management.azure.com/"))
+
+
+def cloud_api_endpoints(profile: Profile) -> list[CloudApi]:
+    """The API endpoints of the profile's cloud provider that KKP and the cloud controller call."""
+    cloud = profile.cloud
+    if cloud.provider == "azure":
+        return list(AZURE_APIS)
+    if cloud.provider == "vsphere" and cloud.vsphere:
+        endpoint = cloud.vsphere.endpoint
+        url = endpoint if "://" in endpoint else f"https://{endpoint}/sdk"
+        return [CloudApi("vCenter", url, ("cloud", "vsphere", "ca_bundle"))]
+    if cloud.provider == "openstack" and cloud.openstack:
+        return [CloudApi("OpenStack Keystone", cloud.openstack.auth_url)]
+    return []

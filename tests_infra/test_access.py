@@ -5,11 +5,15 @@ from __future__ import annotations
 import pytest
 
 from fixtures.bastion import Bastion
-from kkp_readiness.access_targets import Target
+from fixtures.egress import Egress
+from kkp_readiness.access_targets import CloudApi, Target, cloud_api_endpoints
 from kkp_readiness.errors import ProbeError
 from kkp_readiness.evidence import Evidence
+from kkp_readiness.parallel import map_concurrently
 from kkp_readiness.probes import bastion_dns, ssh
 from kkp_readiness.probes.dns import DnsServer
+from kkp_readiness.probes.egress import HttpAnswer
+from kkp_readiness.profile import LoadedProfile
 from kkp_readiness.profile_model import Profile
 from kkp_readiness.verdict import expect
 
@@ -111,3 +115,33 @@ def test_dns_servers_answer_from_bastion(bastion: Bastion, profile: Profile, evi
     expect(not problems, f"DNS servers from bastion {bastion.host}",
            expected=f"every server answers over UDP and TCP ({', '.join(profile.dns.servers)})",
            found="; ".join(problems))
+
+
+# Ensures KKP's provisioning can start: the cloud provider's APIs answer from the bastion, over verified TLS,
+# through the proxy unless no_proxy says otherwise.
+@pytest.mark.requirement("ACCESS-005")
+def test_cloud_apis_reachable_from_bastion(egress_route: Egress, loaded_profile: LoadedProfile,
+                                           evidence: Evidence) -> None:
+    profile = loaded_profile.profile
+    apis = cloud_api_endpoints(profile)
+    expect(bool(apis), f"the profile's {profile.cloud.provider} section", expected="the provider's API endpoints",
+           found="none named")
+    egress_route.connector()  # an unusable bastion: one error now, not one per endpoint
+
+    def ask(api: CloudApi) -> HttpAnswer:
+        ca = loaded_profile.resolve_path(api.ca_field, _field(profile, api.ca_field)) if api.ca_field else None
+        return egress_route.request(api.url, ca_bundle=ca or egress_route.internet_ca())
+
+    answers = map_concurrently(ask, apis)
+    evidence.attach(f"{profile.cloud.provider} APIs from {egress_route.origin}",
+                    [{"what": api.what, **a.to_dict()} for api, a in zip(apis, answers, strict=True)])
+    problems = [f"{api.what}: {a.summary()}" for api, a in zip(apis, answers, strict=True) if not a.answered]
+    expect(not problems, f"{profile.cloud.provider} API endpoints from {egress_route.origin}",
+           expected="each answers over verified TLS (any HTTP status)", found="; ".join(problems))
+
+
+def _field(profile: Profile, path: tuple[str, ...]) -> str | None:
+    value: object = profile
+    for name in path:
+        value = getattr(value, name, None)
+    return value if isinstance(value, str) else None

@@ -168,6 +168,7 @@ class EgressPart(Part):
             "mirror_user": MIRROR_ACCOUNT,
             "mirror_password_file": str(files["mirror"]),
             "pull_secret_file": str(files["pull_secret"]),
+            "cloud_password_file": str(files["cloud"]),
             "release": LAB_RELEASE,
             "offline_archive": str(files["archive"]),
         }
@@ -361,7 +362,8 @@ http {{
         password = self.passwords["ee"] if self.plan.pull_secret_valid else _secret("revoked")
         auth = base64.b64encode(f"{EE_ACCOUNT}:{password}".encode()).decode()
         files = {"proxy": directory / "proxy-credentials", "mirror": directory / "mirror-password",
-                 "pull_secret": directory / "pull-secret.json"}
+                 "pull_secret": directory / "pull-secret.json", "cloud": directory / "cloud-password"}
+        files["cloud"].write_text(_secret("cloud") + "\n")
         proxy_password = self.passwords["proxy"] if self.plan.proxy_credentials_valid else _secret("stale")
         files["proxy"].write_text(f"{PROXY_ACCOUNT}:{proxy_password}\n")
         files["mirror"].write_text(self.passwords["mirror"] + "\n")

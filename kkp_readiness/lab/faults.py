@@ -1141,6 +1141,20 @@ _EGRESS = (
           breaks=("PROXY-008",), touches=("egress:mirror-images",), shown_with=OFFLINE_PROFILE,
           apply=_mirror_without("quay.io/kubermatic/machine-controller:v1.61.0")),
 )
+#: A cloud for ACCESS-005: the lab's "OpenStack" answers at keystone.kkp.lab (the ingress, by the wildcard).
+OPENSTACK_PROFILE: dict[str, Any] = {"cloud": {"provider": "openstack", "openstack": {
+    "auth_url": "https://keystone.kkp.lab:${lab:ingress.https_port}/v3", "region": "lab", "project_name": "kkp",
+    "network": "lab-net", "username": "kkp-lab", "password": "${file:${lab:egress.cloud_password_file}}"}}}
+
+
+def _keystone_elsewhere(plan: DnsPlan) -> None:
+    for data in plan.servers():
+        data.hosts[f"keystone.{BASE_DOMAIN}"] = WRONG_ADDRESS
+
+
+_EGRESS = (*_EGRESS, Fault(
+    "dns-cloud-api-elsewhere", "dns", "keystone.kkp.lab, the cloud's API, resolves to an address nothing answers on.",
+    breaks=("ACCESS-005",), touches=("dns:keystone",), shown_with=OPENSTACK_PROFILE, apply=_keystone_elsewhere))
 _ALL = (*_ALL, *_EGRESS)
 
 #: Every fault by name, in the order they are documented and applied.

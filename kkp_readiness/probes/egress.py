@@ -167,8 +167,9 @@ def _open(url: str, connect: Connector, proxy: Proxy | None, context: ssl.SSLCon
             sock.settimeout(_remaining(deadline))
             sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
             status, reason, _ = _read_head(sock, deadline)
-            if status == 407:
-                raise _Failed(f"the proxy {proxy.url} wants credentials for CONNECT {host}:{port} (407 {reason}); "
+            if status in (401, 407):  # 407 by the standard; some proxies (tinyproxy) answer 401
+                what = "refused the credentials" if proxy.credentials else "wants credentials"
+                raise _Failed(f"the proxy {proxy.url} {what} for CONNECT {host}:{port} ({status} {reason}); "
                               "check proxy.credentials", "proxy")
             if status != 200:
                 raise _Failed(f"the proxy {proxy.url} refused CONNECT {host}:{port}: {status} {reason}".rstrip(),

@@ -20,8 +20,8 @@ SELECT: tuple[str, ...] = ("--active",)
 IMPLEMENTED_SECTIONS = tuple(section.id for section in load_catalogue().sections)
 #: Implemented requirements the lab profile does not call for (the catalogue's applies_to): skipped there,
 #: proven with a profile that does (test_konnectivity_for_remote_workers, the faults' shown_with profiles).
-NOT_APPLICABLE_IN_LAB = {"NET-005", "CERT-101", "CERT-102", "AUTH-004", "AUTH-005", "PROXY-004", "PROXY-006",
-                         "PROXY-007", "PROXY-008", "INSTALLER-002"}
+NOT_APPLICABLE_IN_LAB = {"NET-005", "CERT-101", "CERT-102", "AUTH-004", "AUTH-005", "ACCESS-005", "PROXY-004",
+                         "PROXY-006", "PROXY-007", "PROXY-008", "INSTALLER-002"}
 #: What the KKP installer deploys: not applicable before it ran (the kube-kkp-not-installed lab).
 INSTALLED_BY_KKP = {"STORAGE-007", "STORAGE-008", "STORAGE-009", "CERT-103", "AUTH-001", "AUTH-002", "PERF-009"}
 

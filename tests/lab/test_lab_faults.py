@@ -33,6 +33,7 @@ EXPECTED_BREAKS = {
     "ee-pull-secret-revoked": ("INSTALLER-003", "INSTALLER-004"),
     "ee-no-read-access": ("INSTALLER-004",),
     "mirror-image-missing": ("PROXY-008",),
+    "dns-cloud-api-elsewhere": ("ACCESS-005",),
     "bastion-unknown-host-key": ("ACCESS-002",),
     "bastion-wrong-user-key": ("ACCESS-001",),
     "bastion-tool-missing": ("ACCESS-003",),
