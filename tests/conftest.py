@@ -33,6 +33,11 @@ class SuiteRun:
     def with_verdict(self, verdict: str, sections: tuple[str, ...] = ("DNS", "CERT")) -> set[str]:
         return {rid for rid, v in self.verdicts(sections).items() if v == verdict}
 
+    def findings(self) -> str:
+        """Every fail and error message, for assertion output (the verdict table does not say why)."""
+        rows = (self.results or {}).get("requirements", [])
+        return "\n".join(m["message"][:600] for r in rows for m in r["messages"] if m["verdict"] in ("fail", "error"))
+
     def requirement(self, requirement_id: str) -> dict[str, Any]:
         assert self.results is not None
         return next(r for r in self.results["requirements"] if r["id"] == requirement_id)

@@ -40,15 +40,36 @@ def judged(run: SuiteRun) -> dict[str, dict[str, Any]]:
             for r in run.results["requirements"] if r["tests"]}
 
 
-#: The healthy lab, two faults at once, and every fault of the lab's Kubernetes API on its own (new
-#: faults join automatically: each must look the same offline as live).
-CASES: dict[str, tuple[str, ...]] = {
-    "healthy": (),
-    "node-not-ready+no-default-class": ("kube-node-not-ready", "kube-no-default-class"),
-    **{name: (name,) for name, fault in FAULTS.items() if fault.part == "kubeapi"},
-}
 #: What could not be read is recorded (collect exits 3), and replayed offline as the same error.
 UNREADABLE = {"kube-unreachable", "kube-forbidden-storageclasses"}
+#: Faults that change what every other check sees (nothing readable, KKP absent): each gets a lab of its own.
+ALONE = UNREADABLE | {"kube-kkp-not-installed"}
+#: Faults per lab otherwise: the snapshot must show each one's objects as the live reader does, which holds
+#: for several at once; three keeps a failure easy to attribute.
+PER_LAB = 3
+
+
+def _groups(names: list[str]) -> list[tuple[str, ...]]:
+    groups: list[list[str]] = []
+    for name in names:
+        touches = set(FAULTS[name].touches)
+        for group in groups:
+            if len(group) < PER_LAB and not touches & {t for g in group for t in FAULTS[g].touches}:
+                group.append(name)
+                break
+        else:
+            groups.append([name])
+    return [tuple(group) for group in groups]
+
+
+_KUBE_FAULTS = [name for name, fault in FAULTS.items() if fault.part == "kubeapi"]
+#: The healthy lab, and every fault of the lab's Kubernetes API (new faults join automatically: each must
+#: look the same offline as live), several per lab.
+CASES: dict[str, tuple[str, ...]] = {
+    "healthy": (),
+    **{name: (name,) for name in _KUBE_FAULTS if name in ALONE},
+    **{"+".join(group): group for group in _groups([n for n in _KUBE_FAULTS if n not in ALONE])},
+}
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -199,7 +199,9 @@ def test_state_file_is_json_with_processes(tmp_path: Path) -> None:
         state = json.loads((tmp_path / "state.json").read_text())
         assert state["temporary_workdir"] is False
         names = [p["name"] for part in state["processes"].values() for p in part]
-        assert names[:6] == ["dns-primary", "dns-secondary", "ingress-nginx", "kubeapi", "sshd-bastion", "sshd-node"]
+        assert names == ["dns-primary", "dns-secondary", "ingress-nginx", "kubeapi", "egress-resolver",
+                         "egress-token-server", "egress-registry-ee", "egress-registry-mirror", "egress-internet-nginx",
+                         "egress-proxy", "sshd-bastion", "sshd-node"]
         assert lab.state == state
 
 
