@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures.egress import Egress, judge_images, mirror_host, mirror_spec
-from kkp_readiness.allowlist import targets_for
+from kkp_readiness.allowlist import GROUPS, targets_for
 from kkp_readiness.evidence import Evidence
 from kkp_readiness.parallel import map_concurrently
 from kkp_readiness.probes.registry import ImageRef, RegistrySession
@@ -32,28 +32,12 @@ def _judge_allowlist(egress_route: Egress, group: str, profile: Profile, evidenc
            found="; ".join(unreachable))
 
 
-# Ensures the nodes and clusters can pull their images: every registry host of KKP's allowlist answers.
-@pytest.mark.requirement("PROXY-001")
-def test_registries_reachable(egress_route: Egress, profile: Profile, evidence: Evidence) -> None:
-    _judge_allowlist(egress_route, "registries", profile, evidence)
-
-
-# Ensures node binaries, the KubeOne set-up and the bastion's tools can be downloaded.
-@pytest.mark.requirement("PROXY-002")
-def test_binary_hosts_reachable(egress_route: Egress, profile: Profile, evidence: Evidence) -> None:
-    _judge_allowlist(egress_route, "binaries", profile, evidence)
-
-
-# Ensures the nodes can install their packages from the repositories of the profile's operating systems.
-@pytest.mark.requirement("PROXY-003")
-def test_os_package_hosts_reachable(egress_route: Egress, profile: Profile, evidence: Evidence) -> None:
-    _judge_allowlist(egress_route, "os_packages", profile, evidence)
-
-
-# Ensures cert-manager can obtain the KKP certificate from Let's Encrypt (ACME sites only).
-@pytest.mark.requirement("PROXY-004")
-def test_acme_reachable(egress_route: Egress, profile: Profile, evidence: Evidence) -> None:
-    _judge_allowlist(egress_route, "acme", profile, evidence)
+# Ensures the nodes, clusters, seed set-up and bastion can download what they need: every host of the
+# allowlist group (PROXY-001 registries, -002 binaries and tools, -003 OS packages, -004 the ACME directory).
+@pytest.mark.parametrize("group", [pytest.param(group, marks=pytest.mark.requirement(requirement_id), id=group)
+                                   for group, requirement_id in GROUPS.items()])
+def test_allowlisted_hosts_reachable(group: str, egress_route: Egress, profile: Profile, evidence: Evidence) -> None:
+    _judge_allowlist(egress_route, group, profile, evidence)
 
 
 # Ensures the proxy the profile names answers, takes its credentials and opens tunnels to port 443.

@@ -64,7 +64,10 @@ def udp_script(wire: bytes, host: str, port: int, timeout: float) -> str:
     """
     escaped = "".join(f"\\{byte:03o}" for byte in wire)
     seconds = max(1, round(timeout))
-    inner = (f"exec 3<>/dev/udp/{host}/{int(port)} || exit 2; printf '{escaped}' >&3 || exit 2; "
+    # One datagram must carry the whole query: bash's printf may write around NUL bytes in pieces (each
+    # piece its own datagram on a UDP socket), so dd gathers the bytes (fullblock) and writes them once.
+    inner = (f"exec 3<>/dev/udp/{host}/{int(port)} || exit 2; "
+             f"printf '{escaped}' | dd bs=4096 count=1 iflag=fullblock status=none >&3 || exit 2; "
              f"timeout {seconds} dd bs=4096 count=1 status=none <&3 | od -An -v -tx1; exit \"${{PIPESTATUS[0]}}\"")
     return (f"command -v bash >/dev/null 2>&1 || {{ echo 'no bash on the bastion' >&2; exit {NO_BASH}; }}; "
             f"exec bash -c {shlex.quote(inner)}")

@@ -227,7 +227,19 @@ def resolve(name: str, server: DnsServer, rdtype: str = "A", timeout: float = 3.
         raise ValueError(f"{name!r} is not a valid DNS name: {exc}") from None
     query = dns.message.make_query(qname, kind)
     start = time.monotonic()
-    deadline = start + timeout
+    response = exchange(query, server, timeout)
+    elapsed_ms = (time.monotonic() - start) * 1000.0
+    return _answer_from_response(name, server, kind, response, elapsed_ms)
+
+
+def exchange(query: dns.message.Message, server: DnsServer, timeout: float) -> dns.message.Message:
+    """Send ``query`` over UDP (once more if lost, TCP if truncated) within ``timeout``; the reply.
+
+    Raises DnsProbeError when no usable reply arrives, naming the server, the question and what to check.
+    """
+    deadline = time.monotonic() + timeout
+    question = query.question[0]
+    name, kind = question.name.to_text(omit_final_dot=True), dns.rdatatype.to_text(question.rdtype)
     try:
         try:
             response = _udp_with_retry(query, server, deadline)
@@ -247,8 +259,7 @@ def resolve(name: str, server: DnsServer, rdtype: str = "A", timeout: float = 3.
             f"DNS server {server} gave no usable answer to {kind} query for {name}: {reason}; "
             "check the server address and port"
         ) from exc
-    elapsed_ms = (time.monotonic() - start) * 1000.0
-    return _answer_from_response(name, server, kind, response, elapsed_ms)
+    return response
 
 
 def _udp_with_retry(query: dns.message.Message, server: DnsServer, deadline: float) -> dns.message.Message:

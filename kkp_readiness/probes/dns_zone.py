@@ -29,8 +29,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from kkp_readiness.errors import DnsProbeError
-from kkp_readiness.probes.dns import DnsServer
+from kkp_readiness.probes.dns import DnsServer, exchange
 
 __all__ = ["ZoneAnswer", "find_zone"]
 
@@ -62,21 +61,8 @@ class ZoneAnswer:
 
 
 def _ask(name: dns.name.Name, rdtype: str, server: DnsServer, timeout: float) -> dns.message.Message:
-    """One question over UDP (TCP when truncated), bounded by ``timeout``; DnsProbeError without a reply."""
-    query = dns.message.make_query(name, rdtype)
-    try:
-        response, _ = dns.query.udp_with_fallback(query, server.host, timeout=timeout, port=server.port,
-                                                  ignore_unexpected=True)
-    except dns.exception.Timeout as exc:
-        raise DnsProbeError(
-            f"DNS server {server} did not answer {rdtype} query for {name} within {timeout} s; "
-            f"check that it runs and that UDP/TCP port {server.port} is reachable from here"
-        ) from exc
-    except (dns.exception.DNSException, OSError, EOFError, ValueError) as exc:
-        raise DnsProbeError(
-            f"DNS server {server} gave no usable answer to {rdtype} query for {name}: {type(exc).__name__}: {exc}"
-        ) from exc
-    return response
+    """One question, bounded by ``timeout`` (``dns.exchange``: UDP, once more if lost, TCP when truncated)."""
+    return exchange(dns.message.make_query(name, rdtype), server, timeout)
 
 
 def _text(name: dns.name.Name) -> str:

@@ -43,9 +43,14 @@ def _run(script: str, path: str = "/usr/bin:/bin") -> subprocess.CompletedProces
                           timeout=10, check=False)
 
 
-def test_udp_script_gets_the_answer_as_the_bastion_would() -> None:
+@pytest.mark.parametrize("query_id", [None, 0x0A0A, 0x000A, 0x2500],
+                         ids=["random", "newlines", "nul-newline", "percent"])
+def test_udp_script_gets_the_answer_as_the_bastion_would(query_id: int | None) -> None:
+    """Also for ids with a newline byte, where bash's printf would write the query in pieces (one datagram each)."""
     server, port = _udp_server(answer=True)
     query = make_query("kkp.lab")
+    if query_id is not None:
+        query.id = query_id
     done = _run(udp_script(query.to_wire(), "127.0.0.1", port, 2))
     server.close()
     reach = judge_udp(query, f"127.0.0.1:{port}", done.returncode, done.stdout, done.stderr, 2)
