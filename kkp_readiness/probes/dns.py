@@ -219,17 +219,22 @@ def resolve(name: str, server: DnsServer, rdtype: str = "A", timeout: float = 3.
     'NODATA'
     """
     kind = _check_rdtype(rdtype)
-    if timeout <= 0:
-        raise ValueError(f"timeout must be positive, got {timeout!r}")
-    try:
-        qname = dns.name.from_text(name)
-    except dns.exception.DNSException as exc:
-        raise ValueError(f"{name!r} is not a valid DNS name: {exc}") from None
+    qname = checked_question(name, timeout)
     query = dns.message.make_query(qname, kind)
     start = time.monotonic()
     response = exchange(query, server, timeout)
     elapsed_ms = (time.monotonic() - start) * 1000.0
     return _answer_from_response(name, server, kind, response, elapsed_ms)
+
+
+def checked_question(name: str, timeout: float) -> dns.name.Name:
+    """``name`` as a DNS name; ValueError for an invalid name or a timeout that is not positive."""
+    if timeout <= 0:
+        raise ValueError(f"timeout must be positive, got {timeout!r}")
+    try:
+        return dns.name.from_text(name)
+    except dns.exception.DNSException as exc:
+        raise ValueError(f"{name!r} is not a valid DNS name: {exc}") from None
 
 
 def exchange(query: dns.message.Message, server: DnsServer, timeout: float) -> dns.message.Message:

@@ -29,7 +29,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from kkp_readiness.probes.dns import DnsServer, exchange
+from kkp_readiness.probes.dns import DnsServer, checked_question, exchange
 
 __all__ = ["ZoneAnswer", "find_zone"]
 
@@ -85,12 +85,7 @@ def find_zone(name: str, server: DnsServer, timeout: float = 3.0) -> ZoneAnswer:
     REFUSED and SERVFAIL end the walk and come back as ``status``; no reply at all raises
     DnsProbeError, as :func:`kkp_readiness.probes.dns.resolve` does.
     """
-    if timeout <= 0:
-        raise ValueError(f"timeout must be positive, got {timeout!r}")
-    try:
-        current = dns.name.from_text(name)
-    except dns.exception.DNSException as exc:
-        raise ValueError(f"{name!r} is not a valid DNS name: {exc}") from None
+    current = checked_question(name, timeout)
     start = time.monotonic()
     steps: list[str] = []
 
