@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from kkp_readiness.profile import LoadedProfile
-from kkp_readiness.profile_model import Profile, SeedSpec
+from kkp_readiness.profile_model import SeedSpec
 
 #: Tunneling's nodeport-proxy ports: 6443 (user cluster API servers, routed by SNI) and 8088 (tunnel).
 TUNNELING_PORTS = (6443, 8088)
@@ -109,11 +109,11 @@ def load_balancer_targets(loaded: LoadedProfile) -> list[Target]:
 
 @dataclass(frozen=True)
 class CloudApi:
-    """One API endpoint of the target cloud (ACCESS-005) and the profile field of its CA bundle, if any."""
+    """One API endpoint of the target cloud (ACCESS-005) and the CA bundle the profile gives for it, if any."""
 
     what: str
     url: str
-    ca_field: tuple[str, ...] | None = None
+    ca_bundle: str | None = None
 
 
 #: Azure's endpoints for every subscription: Entra ID logins and Resource Manager (proxy allowlist, "Azure").
@@ -121,15 +121,16 @@ AZURE_APIS = (CloudApi("Azure login (Entra ID)", "https://login.microsoftonline.
               CloudApi("Azure Resource Manager", "https://management.azure.com/"))
 
 
-def cloud_api_endpoints(profile: Profile) -> list[CloudApi]:
+def cloud_api_endpoints(loaded: LoadedProfile) -> list[CloudApi]:
     """The API endpoints of the profile's cloud provider that KKP and the cloud controller call."""
-    cloud = profile.cloud
+    cloud = loaded.profile.cloud
     if cloud.provider == "azure":
         return list(AZURE_APIS)
     if cloud.provider == "vsphere" and cloud.vsphere:
         endpoint = cloud.vsphere.endpoint
         url = endpoint if "://" in endpoint else f"https://{endpoint}/sdk"
-        return [CloudApi("vCenter", url, ("cloud", "vsphere", "ca_bundle"))]
+        ca_bundle = loaded.resolve_path(("cloud", "vsphere", "ca_bundle"), cloud.vsphere.ca_bundle)
+        return [CloudApi("vCenter", url, ca_bundle)]
     if cloud.provider == "openstack" and cloud.openstack:
         return [CloudApi("OpenStack Keystone", cloud.openstack.auth_url)]
     return []

@@ -123,14 +123,13 @@ def test_dns_servers_answer_from_bastion(bastion: Bastion, profile: Profile, evi
 def test_cloud_apis_reachable_from_bastion(egress_route: Egress, loaded_profile: LoadedProfile,
                                            evidence: Evidence) -> None:
     profile = loaded_profile.profile
-    apis = cloud_api_endpoints(profile)
+    apis = cloud_api_endpoints(loaded_profile)
     expect(bool(apis), f"the profile's {profile.cloud.provider} section", expected="the provider's API endpoints",
            found="none named")
     egress_route.connector()  # an unusable bastion: one error now, not one per endpoint
 
     def ask(api: CloudApi) -> HttpAnswer:
-        ca = loaded_profile.resolve_path(api.ca_field, _field(profile, api.ca_field)) if api.ca_field else None
-        return egress_route.request(api.url, ca_bundle=ca or egress_route.internet_ca())
+        return egress_route.request(api.url, ca_bundle=api.ca_bundle or egress_route.internet_ca())
 
     answers = map_concurrently(ask, apis)
     evidence.attach(f"{profile.cloud.provider} APIs from {egress_route.origin}",
@@ -139,9 +138,3 @@ def test_cloud_apis_reachable_from_bastion(egress_route: Egress, loaded_profile:
     expect(not problems, f"{profile.cloud.provider} API endpoints from {egress_route.origin}",
            expected="each answers over verified TLS (any HTTP status)", found="; ".join(problems))
 
-
-def _field(profile: Profile, path: tuple[str, ...]) -> str | None:
-    value: object = profile
-    for name in path:
-        value = getattr(value, name, None)
-    return value if isinstance(value, str) else None

@@ -13,19 +13,15 @@ import pytest
 from fixtures.bastion import Bastion
 from fixtures.egress import Egress, judge_images, mirror_host
 from kkp_readiness.evidence import Evidence
+from kkp_readiness.kkp_release import archive_url, installer_archive, release_images
 from kkp_readiness.probes.egress import HttpAnswer
 from kkp_readiness.probes.registry import Credentials, ImageRef, RegistrySession
 from kkp_readiness.profile_model import Profile
 from kkp_readiness.verdict import expect
 
-RELEASES = "https://github.com/kubermatic/kubermatic/releases/download"
 #: GitHub answers a release download with a redirect to its download host; more hops is a loop.
 MAX_REDIRECTS = 5
 GZIP_MAGIC = b"\x1f\x8b"
-
-
-def installer_archive(profile: Profile) -> str:
-    return f"kubermatic-{profile.kkp.edition}-{profile.installer.release}-linux-amd64.tar.gz"
 
 
 def _pinned_release(profile: Profile) -> str:
@@ -53,9 +49,10 @@ def _download_start(egress_route: Egress, url: str) -> list[HttpAnswer]:
 @pytest.mark.requirement("INSTALLER-001")
 def test_release_downloads(egress_route: Egress, profile: Profile, evidence: Evidence) -> None:
     release = _pinned_release(profile)
-    url = f"{RELEASES}/{release}/{installer_archive(profile)}"
+    url = archive_url(profile.kkp.edition, release)
     hops = _download_start(egress_route, url)
-    evidence.attach(f"download of {installer_archive(profile)} from {egress_route.origin}", [h.to_dict() for h in hops])
+    archive = installer_archive(profile.kkp.edition, release)
+    evidence.attach(f"download of {archive} from {egress_route.origin}", [h.to_dict() for h in hops])
     last = hops[-1]
     found = last.summary() if last.status not in (200, 206) else \
         "" if last.body.startswith(GZIP_MAGIC) else f"{last.url} answered {last.status} but not with a gzip archive"
@@ -78,8 +75,7 @@ def test_release_in_offline_mirror(bastion: Bastion, profile: Profile, evidence:
     expect(result.stdout.split() == ["1f", "8b"], f"installer archive on bastion {bastion.host}",
            expected=f"{path}: the gzip archive of KKP {release}",
            found=result.stderr.strip() or f"first bytes {result.stdout.strip() or '(none)'}")
-    suffix = "-ee" if profile.kkp.edition == "ee" else ""
-    images = [f"quay.io/kubermatic/kubermatic{suffix}:{release}", f"quay.io/kubermatic/dashboard{suffix}:{release}"]
+    images = list(release_images(profile.kkp.edition, release))
     mirror = request.getfixturevalue("mirror")
     judge_images(mirror, mirror_host(profile), images, evidence, f"KKP {release} images in mirror {mirror.base_url}")
 

@@ -25,10 +25,10 @@ def _judge_allowlist(egress_route: Egress, group: str, profile: Profile, evidenc
     evidence.attach(f"allowlist {group} from {egress_route.origin}",
                     [{**a.to_dict(), "why": t.why, "docs": t.docs} for t, a in zip(targets, answers, strict=True)])
     unreachable = [a.summary() for a in answers if not a.answered]
+    proxies = sorted({a.via for a in answers} - {"direct"})
     expect(not unreachable, f"{len(targets)} allowlisted {group.replace('_', ' ')} hosts from {egress_route.origin}",
-           expected="each answers over verified TLS (any HTTP status)" + (
-               f" through the proxy {egress_route.proxy_for(targets[0].url).url}"
-               if targets and egress_route.proxy_for(targets[0].url) else ""),
+           expected="each answers over verified TLS (any HTTP status)"
+                    + (f" through the proxy {', '.join(proxies)}" if proxies else ""),
            found="; ".join(unreachable))
 
 

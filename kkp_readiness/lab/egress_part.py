@@ -44,6 +44,7 @@ import urllib3
 import kkp_readiness
 from kkp_readiness.allowlist import all_hosts
 from kkp_readiness.errors import LabError
+from kkp_readiness.kkp_release import installer_archive, release_images
 from kkp_readiness.lab.ca import utcnow
 from kkp_readiness.lab.config_repo_part import LAB_SECRET_MARKER
 from kkp_readiness.lab.part import LabContext, Part
@@ -68,21 +69,15 @@ EE_PUSHER = "kkp-lab-admin"
 MIRROR_ACCOUNT = "mirror-pull"
 PROXY_ACCOUNT = "kkp-proxy"
 #: What the EE registry holds: the pinned release's EE images.
-EE_IMAGES = (f"kubermatic/kubermatic-ee:{LAB_RELEASE}", f"kubermatic/dashboard-ee:{LAB_RELEASE}")
+EE_IMAGES = release_images("ee", LAB_RELEASE)
 #: What the offline mirror holds (source references; the mirror drops the source registry).
-MIRROR_IMAGES = (f"quay.io/kubermatic/kubermatic-ee:{LAB_RELEASE}", f"quay.io/kubermatic/dashboard-ee:{LAB_RELEASE}",
-                 "quay.io/kubermatic/machine-controller:v1.61.0", "registry.k8s.io/pause:3.10")
+MIRROR_IMAGES = (*EE_IMAGES, "quay.io/kubermatic/machine-controller:v1.61.0", "registry.k8s.io/pause:3.10")
 #: Where github.com redirects release downloads (a path on the lab's objects.githubusercontent.com).
 ASSETS_PATH = "/kkp-lab-release-assets"
 
 
 def _secret(purpose: str) -> str:
     return f"{LAB_SECRET_MARKER}-{purpose}-{secrets.token_hex(4)}"
-
-
-def installer_archive(edition: str = "ee", release: str = LAB_RELEASE) -> str:
-    """The asset name of a KKP release: ``kubermatic-<edition>-<tag>-linux-amd64.tar.gz``."""
-    return f"kubermatic-{edition}-{release}-linux-amd64.tar.gz"
 
 
 def in_site_namespace(argv: list[str], resolv_conf: Path) -> list[str]:
@@ -111,7 +106,7 @@ class EgressPlan:
     #: Whether the proxy credentials the lab hands out are the proxy's.
     proxy_credentials_valid: bool = True
     #: Repositories the EE robot account may pull.
-    ee_grants: list[str] = field(default_factory=lambda: [image.split(":")[0] for image in EE_IMAGES])
+    ee_grants: list[str] = field(default_factory=lambda: [ImageRef.parse(image).repository for image in EE_IMAGES])
 
 
 def _bcrypt(password: str) -> str:
@@ -244,7 +239,7 @@ class EgressPart(Part):
         assets = directory / "release-assets" / LAB_RELEASE
         assets.mkdir(parents=True, exist_ok=True)
         if self.plan.release_published:
-            (assets / installer_archive()).write_bytes(_archive_bytes())
+            (assets / installer_archive("ee", LAB_RELEASE)).write_bytes(_archive_bytes())
         conf = directory / "internet-nginx.conf"
         logs = directory / "nginx-logs"
         logs.mkdir(exist_ok=True)
@@ -343,8 +338,9 @@ http {{
     def _fill_registries(self, ctx: LabContext, ee_port: int, mirror_port: int) -> None:
         timeout = urllib3.Timeout(total=10)
         ee = urllib3.HTTPConnectionPool(self.address, ee_port, timeout=timeout, retries=False)
-        for image in EE_IMAGES:
-            repository, tag = image.split(":")
+        for source in EE_IMAGES:
+            image = ImageRef.parse(source)
+            repository, tag = image.repository, image.reference
             token = mint(self.directory / "token-signing.key", self.directory / "token-signing.crt", EE_ISSUER,
                          EE_SERVICE, EE_PUSHER, [{"type": "repository", "name": repository,
                                                   "actions": ["pull", "push"]}])
@@ -370,7 +366,7 @@ http {{
         files["pull_secret"].write_text(json.dumps({"auths": {EE_SERVICE: {"auth": auth}}}) + "\n")
         for path in files.values():
             path.chmod(0o600)
-        archive = directory / "bastion-downloads" / installer_archive()
+        archive = directory / "bastion-downloads" / installer_archive("ee", LAB_RELEASE)
         archive.parent.mkdir(exist_ok=True)
         archive.write_bytes(_archive_bytes())
         files["archive"] = archive

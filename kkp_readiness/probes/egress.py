@@ -211,9 +211,10 @@ def request(url: str, *, connect: Connector, context: ssl.SSLContext, timeout: f
         sock, target = _open(url, connect, proxy, context, deadline)
     except _Failed as exc:
         return answer(problem=str(exc), stage=exc.stage)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=_remaining_or(deadline))
-    connection.sock = sock
+    connection = http.client.HTTPConnection(parts.hostname, parts.port)
+    connection.sock = sock  # already connected (and through TLS); what is left of the deadline bounds the rest
     try:
+        sock.settimeout(_remaining(deadline))
         connection.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
         default_port = 443 if parts.scheme == "https" else 80
         port = parts.port or default_port
@@ -225,7 +226,6 @@ def request(url: str, *, connect: Connector, context: ssl.SSLContext, timeout: f
         for name, value in sent.items():
             connection.putheader(name, value)
         connection.endheaders()
-        sock.settimeout(_remaining(deadline))
         response = connection.getresponse()
         body = b"" if method == "HEAD" else response.read(max_bytes)
         return answer(status=response.status, reason=response.reason or "",
@@ -238,10 +238,6 @@ def request(url: str, *, connect: Connector, context: ssl.SSLContext, timeout: f
         return answer(problem=text, stage="http")
     finally:
         connection.close()
-
-
-def _remaining_or(deadline: float) -> float:
-    return max(deadline - time.monotonic(), 0.001)
 
 
 def trust(ca_bundle: str | None) -> ssl.SSLContext:

@@ -174,12 +174,33 @@ def run_command(transport: paramiko.Transport, command: str, timeout: float) -> 
     return CommandResult(command, status, stdout, stderr)
 
 
+class TargetUnreachable(SshProbeError, ConnectionError):
+    """The bastion is fine but could not connect to the target: an observation about the target's path.
+
+    Also a ``ConnectionError``, so that clients reading from a tunnel (egress, DNS over TCP) treat it as
+    the failed connect it is; a dead bastion stays a plain ``SshProbeError`` (could not check).
+    """
+
+
 def jump_channel(transport: paramiko.Transport, host: str, port: int, timeout: float) -> paramiko.Channel:
-    """A ``direct-tcpip`` channel from the bastion to ``host:port`` (what ProxyJump uses)."""
+    """A ``direct-tcpip`` channel from the bastion to ``host:port`` (what ProxyJump uses).
+
+    The channel opens once the bastion's TCP connection is established. ``TargetUnreachable`` when the
+    bastion's connect failed or timed out; ``SshProbeError`` when the bastion connection itself is gone.
+    """
+    if not transport.is_active():
+        raise SshProbeError("the SSH connection to the bastion is closed")
     try:
         return transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=timeout)
+    except paramiko.ChannelException as exc:
+        # sshd says only that its connect failed (refused, unreachable or timed out on the bastion's side).
+        raise TargetUnreachable(f"the bastion's TCP connection to {host}:{port} failed: {exc.text} (SSH channel "
+                                f"open failure {exc.code}: refused, unreachable or filtered)") from None
     except (OSError, paramiko.SSHException, EOFError) as exc:
-        raise SshProbeError(f"the bastion could not connect to {host}:{port}: {exc or type(exc).__name__}") from None
+        if not transport.is_active():
+            raise SshProbeError(f"the SSH connection to the bastion broke: {exc or type(exc).__name__}") from None
+        raise TargetUnreachable(f"no TCP connection from the bastion to {host}:{port} within {timeout:g} s "
+                                f"({exc or type(exc).__name__})") from None
 
 
 @dataclass(frozen=True)
@@ -203,19 +224,10 @@ def tcp_reach(transport: paramiko.Transport, host: str, port: int, timeout: floa
     A refused or unroutable connection, or none within ``timeout``, is an observation (``connected``
     False); a dead bastion connection is not, and raises ``SshProbeError`` (could not check).
     """
-    if not transport.is_active():
-        raise SshProbeError("the SSH connection to the bastion is closed")
     try:
-        channel = transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=timeout)
-    except paramiko.ChannelException as exc:
-        # sshd says only that its connect failed (refused, unreachable or timed out on the bastion's side).
-        return Reach(host, port, False, f"the bastion's TCP connection to {host}:{port} failed: {exc.text} "
-                                        f"(SSH channel open failure {exc.code}: refused, unreachable or filtered)")
-    except (OSError, paramiko.SSHException, EOFError) as exc:
-        if not transport.is_active():
-            raise SshProbeError(f"the SSH connection to the bastion broke: {exc or type(exc).__name__}") from None
-        return Reach(host, port, False, f"no TCP connection from the bastion to {host}:{port} within "
-                                        f"{timeout:g} s ({exc or type(exc).__name__})")
+        channel = jump_channel(transport, host, port, timeout)
+    except TargetUnreachable as exc:
+        return Reach(host, port, False, str(exc))
     channel.close()
     return Reach(host, port, True, f"the bastion connected to {host}:{port}")
 
