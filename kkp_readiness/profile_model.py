@@ -456,10 +456,82 @@ class CloudSpec(Strict):
         return self
 
 
+EtcdClass = Literal["small", "medium", "large", "xlarge"]
+PerfTargetKind = Literal["local", "node", "storageclass"]
+_FIO_SIZE = r"^[1-9][0-9]*[kKmMgG]?$"
+
+
+class FioSpec(Strict):
+    """The fio runs of PERF-001..004: the etcd recipe, then the throughput jobs (each bounded by ``runtime``)."""
+
+    size: str = Field("22m", pattern=_FIO_SIZE, description="etcd recipe: bytes written (fio size syntax)")
+    block_size: int = Field(2300, ge=512, le=1 << 20, description="etcd recipe: bytes per write (etcd's WAL entry)")
+    throughput_size: str = Field("512m", pattern=_FIO_SIZE,
+                                 description="throughput jobs: bytes written by each (IOPS, then bandwidth)")
+    runtime: Seconds = Field(60.0, description="upper bound of each fio job (fio --runtime): a slow disk is "
+                                               "measured on what it wrote until then")
+
+
+class StorageClassRunSpec(Strict):
+    """PERF-002/004 (``storageclass`` target, needs --active): a Job with a PVC measures a volume."""
+
+    image: str | None = Field(None, description="an image with fio and sh on the PATH, from a registry the "
+                                                "cluster pulls from (your mirror offline); required for the target")
+    volume_size: str = Field("2Gi", pattern=r"^[1-9][0-9]*(Mi|Gi)$")
+    timeout: Seconds = Field(600.0, description="the whole Job: binding, pulling, both fio runs")
+
+
+class EtcdEndpointSpec(Strict):
+    """An etcd PERF-005 may load with ``etcdctl check perf`` (only with --active: it writes keys)."""
+
+    endpoints: list[str] = Field(min_length=1, description="https://host:2379 client URLs")
+    ca_bundle: str | None = Field(None, description="PEM CA of the etcd server certificates")
+    cert_file: str | None = Field(None, description="client certificate (etcd's client-cert-auth)")
+    key_file: str | None = Field(None, description="its private key")
+
+    @field_validator("endpoints")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not re.match(r"^https?://[^/\s]+$", url):
+                raise ValueError(f"{url!r}: an etcd client URL is http(s)://host:port")
+        return value
+
+
 class PerformanceSpec(Strict):
+    """The PERF section: what is measured where, and the figures it is judged against.
+
+    The measuring checks (fio, etcdctl check perf) load disks for minutes; they run only when the run
+    selects them (``-m performance`` or ``-m benchmark``) or ``enabled`` is true.
+    """
+
+    enabled: bool = Field(False, description="run the measuring checks without -m performance")
+    targets: list[PerfTargetKind] = Field(default_factory=lambda: ["node"],
+                                          description="where the etcd disk is measured: local (local_directory), "
+                                                      "node (each bastion.nodes entry, in etcd_data_dir), "
+                                                      "storageclass (a Job with a kubermatic-fast PVC; --active)")
+    local_directory: str | None = Field(None, description="the directory the local target measures in")
+    etcd_data_dir: str = Field("/var/lib/etcd", description="on the nodes: fio writes in a temporary directory "
+                                                            "of this directory's filesystem, removed afterwards")
     fdatasync_p99_ms: float = Field(10.0, gt=0)
-    seed_etcd_class: Literal["small", "medium", "large", "xlarge"] = "medium"
-    fast_storage_class: Literal["small", "medium", "large", "xlarge"] = "large"
+    seed_etcd_class: EtcdClass = "medium"
+    fast_storage_class: EtcdClass = "large"
+    fio: FioSpec = Field(default_factory=FioSpec)
+    storageclass: StorageClassRunSpec = Field(default_factory=StorageClassRunSpec)
+    etcd: EtcdEndpointSpec | None = Field(None, description="PERF-005 loads this etcd with --active; otherwise "
+                                                            "a throwaway etcd on the first target's disk")
+    conformance_results: str | None = Field(None, description="PERF-007: a Sonobuoy/hydrophone results tarball, "
+                                                              "or a directory with e2e.log and junit_01.xml")
+
+    @model_validator(mode="after")
+    def _targets_complete(self) -> PerformanceSpec:
+        if "local" in self.targets and not self.local_directory:
+            raise ValueError("targets has local: name the directory to measure in (local_directory)")
+        if "storageclass" in self.targets and not self.storageclass.image:
+            raise ValueError("targets has storageclass: name an image with fio (storageclass.image)")
+        if len(set(self.targets)) != len(self.targets):
+            raise ValueError("targets lists a target twice")
+        return self
 
 
 class ActiveSpec(Strict):
