@@ -37,6 +37,8 @@ CROSS_CUTTING_MARKERS = {
     "offline": "pure validation of the profile, no network",
     "mla": "user-cluster monitoring, logging and alerting",
     "cloud": "talks to a cloud provider API",
+    "benchmark": "measures disks or etcd under load for minutes; runs only when selected (-m performance, "
+                 "-m benchmark) or with performance.enabled in the profile",
 }
 # The values each applies_to key may take: a typo ("Nodeport") would make an entry never apply.
 APPLIES_TO_VALUES: dict[str, set[Any]] = {

@@ -38,3 +38,8 @@ class Evidence:
             content = json.dumps(redact_obj(data), indent=2, default=str, sort_keys=True)
             allure.attach(content, name=name, attachment_type=allure.attachment_type.JSON)
         self.items.append((name, kind, content))
+
+    def attach_svg(self, name: str, svg: str) -> None:
+        """Attach a chart (inline SVG markup, see ``report.chart``): an image in both reports."""
+        allure.attach(svg, name=name, attachment_type=allure.attachment_type.SVG)
+        self.items.append((name, "svg", svg))

@@ -319,6 +319,24 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.skip(f"not applicable: {reason}")
     if "active" in requirement.markers and not item.config.getoption("active"):
         pytest.skip("active check: it creates objects; run with --active to allow it")
+    if "benchmark" in requirement.markers and not benchmarks_selected(item):
+        pytest.skip("benchmark: it loads disks or etcd for minutes; select it with -m performance (or -m benchmark) "
+                    "or set performance.enabled: true in the profile")
+
+
+def benchmarks_selected(item: pytest.Item) -> bool:
+    """Whether the run asked for the measuring checks: the profile enables them, or ``-m`` selected this check
+    *because of* its performance/benchmark marker (``-m "not dns"`` selects it too, but not by asking for it)."""
+    loaded = item.config.stash.get(PROFILE_KEY, None)
+    if loaded is not None and loaded.profile.performance.enabled:
+        return True
+    markexpr = item.config.option.markexpr
+    if not markexpr:
+        return False
+    from _pytest.mark.expression import Expression
+
+    others = {mark.name for mark in item.iter_markers()} - {"performance", "benchmark"}
+    return not Expression.compile(markexpr).evaluate(lambda name, /, **_: name in others)
 
 
 _ALLURE_SEVERITY = {

@@ -248,6 +248,35 @@ class StorageSpec(Strict):
     s3_secret_key: SecretRef | None = None
 
 
+class MlaCapacitySpec(Strict):
+    """The load the user-cluster MLA stack is sized for (PERF-008), and the storage planned for it.
+
+    The defaults are KKP's MLA defaults (7 days retention, 3 Cortex ingesters) and Cortex's
+    (replication factor 3); see ``kkp_readiness/data/mla_capacity.yaml`` for the sources.
+    """
+
+    active_series: int | None = Field(None, ge=1, description="active metric series over all user clusters, "
+                                                              "including churn (prometheus_tsdb_head_series)")
+    scrape_interval: int | None = Field(None, ge=1, le=3600, description="seconds between two samples of a series "
+                                                                         "(default 60, Prometheus' default)")
+    retention_days: int = Field(7, ge=1, le=3650, description="days metrics and logs are kept (KKP default 7)")
+    logs_gib_per_day: float | None = Field(None, ge=0, description="log volume shipped to Loki per day, GiB")
+    replication_factor: int = Field(3, ge=1, le=9, description="Cortex ingester replication factor")
+    ingesters: int = Field(3, ge=1, description="Cortex ingester replicas (KKP default 3)")
+    volume_gib: float | None = Field(None, gt=0, description="storage planned for MLA data (object store and "
+                                                             "ingester volumes), GiB; default: the requests of "
+                                                             "the PVCs in namespace mla")
+
+    @model_validator(mode="after")
+    def _load_named(self) -> MlaCapacitySpec:
+        if self.active_series is None and self.logs_gib_per_day is None:
+            raise ValueError("capacity needs active_series or logs_gib_per_day (the load to size for)")
+        if self.replication_factor > self.ingesters:
+            raise ValueError(f"replication_factor {self.replication_factor} needs at least as many ingesters "
+                             f"(ingesters: {self.ingesters})")
+        return self
+
+
 class MlaSpec(Strict):
     """Where the user-cluster MLA stack (namespace ``mla`` of each seed) runs.
 
@@ -260,6 +289,8 @@ class MlaSpec(Strict):
     taint: str | None = Field(None, pattern=r"^[^=:\s]+(=[^=:\s]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$",
                               description="key[=value]:Effect carried by the MLA nodes")
     min_nodes: int = Field(1, ge=1)
+    capacity: MlaCapacitySpec | None = Field(None, description="expected MLA load, for PERF-008's sizing estimate; "
+                                                               "absent: PERF-008 skips")
 
     @model_validator(mode="after")
     def _placement_named(self) -> MlaSpec:

@@ -24,10 +24,12 @@ from kkp_readiness.errors import LabError
 from kkp_readiness.kkp_facts import KKP_NAMESPACE
 from kkp_readiness.lab.bastion_part import BastionPlan
 from kkp_readiness.lab.config_repo_part import SEED_FILE, VALUES_FILE, ConfigRepoPlan
+from kkp_readiness.lab.conformance_part import FAILING_SPEC, SKIPPED_SPEC, ConformancePlan, previous_minor
 from kkp_readiness.lab.dns_part import DnsPlan
 from kkp_readiness.lab.egress_part import EgressPlan
 from kkp_readiness.lab.ingress_part import LeafSpec, ServerBlock, TlsPlan
 from kkp_readiness.lab.kubeapi.cluster import INSTALLATION_FIXTURE, RESTRICTED, Cluster, KubePlan
+from kkp_readiness.lab.perf_part import PerfPlan
 from kkp_readiness.lab.topology import (
     BASE_DOMAIN,
     INGRESS_ADDRESS,
@@ -696,8 +698,8 @@ _ALL = (
         "kube-small-nodes",
         "kubeapi",
         "Every node has a capacity of 1 CPU and 2 GiB of memory, below KKP's documented minimum of 2 CPUs "
-        "and 4 GB.",
-        breaks=("INFRA-006",),
+        "and 4 GB (and below the medium etcd class's 4 CPUs and 15 GiB for the control plane).",
+        breaks=("INFRA-006", "PERF-006"),
         touches=("kube:node-capacity",),
         apply=_small_nodes,
     ),
@@ -1156,6 +1158,88 @@ _EGRESS = (*_EGRESS, Fault(
     "dns-cloud-api-elsewhere", "dns", "keystone.kkp.lab, the cloud's API, resolves to an address nothing answers on.",
     breaks=("ACCESS-005",), touches=("dns:keystone",), shown_with=OPENSTACK_PROFILE, apply=_keystone_elsewhere))
 _ALL = (*_ALL, *_EGRESS)
+
+
+# --- conformance results (PERF-007; recommended, so a finding warns) ---------------------------------
+
+
+def _conformance_failed(plan: ConformancePlan) -> None:
+    plan.failed.append(FAILING_SPEC)
+
+
+def _conformance_old_version(plan: ConformancePlan) -> None:
+    plan.version = previous_minor(plan.version)
+
+
+def _conformance_skipped(plan: ConformancePlan) -> None:
+    plan.skipped.append(SKIPPED_SPEC)
+
+
+_ALL = (*_ALL, *(
+    Fault("conformance-test-failed", "conformance", "One [Conformance] test (node-pod UDP networking) failed in the "
+          "Sonobuoy results.", warns=("PERF-007",), touches=("conformance:failed",), apply=_conformance_failed),
+    Fault("conformance-old-version", "conformance", "The Sonobuoy results are of a run against the previous "
+          "Kubernetes minor, not the cluster's.", warns=("PERF-007",), touches=("conformance:version",),
+          apply=_conformance_old_version),
+    Fault("conformance-skipped", "conformance", "One [Conformance] test (a [Serial] one) was skipped in the "
+          "Sonobuoy results.", warns=("PERF-007",), touches=("conformance:skipped",), apply=_conformance_skipped),
+))
+
+#: PERF-008's load for kube-mla-node-small: 200,000 active series (x replication factor 3 x 15 KB: 8.4 GiB of
+#: Cortex ingester memory), which the healthy MLA node worker-3 (16 GiB) holds and a 6 GiB one does not.
+MLA_LOAD_PROFILE: dict[str, Any] = {"mla": {"capacity": {"active_series": 200000}}}
+
+
+def _mla_node_small(plan: KubePlan) -> None:
+    # 6 GiB: still above KKP's 4 GB node minimum (INFRA-006), below the ingesters' estimate.
+    memory_ki = 6 * 1024 * 1024
+    node = plan.cluster.find("Node", "worker-3")
+    node["status"]["capacity"]["memory"] = f"{memory_ki}Ki"
+    node["status"]["allocatable"]["memory"] = f"{memory_ki - EVICTION_RESERVE_KI}Ki"
+    _node_labels(node)["node.kubernetes.io/instance-type"] = "lab-4c6g"
+
+
+_ALL = (*_ALL, Fault(
+    "kube-mla-node-small", "kubeapi",
+    "The MLA node worker-3 has 6 GiB of memory, less than Cortex's ingesters need for 200,000 active series "
+    "(8.4 GiB).",
+    warns=("PERF-008",), touches=("kube:mla-node-memory", "kube:node-capacity"), shown_with=MLA_LOAD_PROFILE,
+    apply=_mla_node_small))
+
+# --- performance: the etcd disks and etcd itself (kkp_readiness/lab/perf_part.py) -------------------------
+
+#: What a node without fio answers (the fio check's script asks `command -v fio` first, then runs it).
+FIO_NOT_INSTALLED = "#!/bin/sh\necho 'sh: 1: fio: not found' >&2\nexit 127\n"
+
+
+def _disk_slow(plan: PerfPlan) -> None:
+    plan.slow_disk = True
+
+
+def _etcd_cpu_starved(plan: PerfPlan) -> None:
+    plan.etcd_cpu_quota = 5
+
+
+def _etcd_unreachable(plan: PerfPlan) -> None:
+    plan.start_etcd = False
+
+
+def _node_fio_missing(plan: BastionPlan) -> None:
+    plan.node_commands["fio"] = FIO_NOT_INSTALLED
+
+
+_ALL = (*_ALL, *(
+    Fault("disk-slow", "perf", "The seed node's etcd data directory is on a volume provisioned with 40 IOPS and "
+          "10 MB/s (a throttled block device): each fdatasync waits tens of milliseconds.",
+          breaks=("PERF-001", "PERF-003"), touches=("perf:node-disk",), apply=_disk_slow),
+    Fault("etcd-cpu-starved", "perf", "The etcd the profile names gets 5 % of one CPU (a CFS quota, as on an "
+          "oversubscribed host): check perf's requests queue behind it.",
+          breaks=("PERF-005",), touches=("perf:etcd",), apply=_etcd_cpu_starved),
+    Fault("etcd-unreachable", "perf", "Nothing listens on the etcd endpoint the profile names: check perf cannot "
+          "run (an error, not a finding).", touches=("perf:etcd",), apply=_etcd_unreachable),
+    Fault("node-fio-missing", "bastion", "fio is not installed on the seed node cp-1: the disk measurements there "
+          "cannot run (an error naming how to install it).", touches=("bastion:node-fio",), apply=_node_fio_missing),
+))
 
 #: Every fault by name, in the order they are documented and applied.
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _ALL}

@@ -20,12 +20,14 @@ from typing import Any
 from kkp_readiness.errors import LabError
 from kkp_readiness.lab.bastion_part import BastionPart
 from kkp_readiness.lab.config_repo_part import ConfigRepoPart
+from kkp_readiness.lab.conformance_part import ConformancePart
 from kkp_readiness.lab.dns_part import DnsPart
 from kkp_readiness.lab.egress_part import EgressPart
 from kkp_readiness.lab.faults import Fault, resolve_faults
 from kkp_readiness.lab.ingress_part import IngressPart
 from kkp_readiness.lab.kubeapi.part import KubeApiPart
 from kkp_readiness.lab.part import LabContext, Part
+from kkp_readiness.lab.perf_part import PerfPart
 from kkp_readiness.lab.process import Daemon
 from kkp_readiness.lab.topology import BASE_DOMAIN
 
@@ -35,8 +37,12 @@ PARTS: dict[str, type[Part]] = {
     IngressPart.name: IngressPart,
     KubeApiPart.name: KubeApiPart,
     EgressPart.name: EgressPart,
+    # Before the bastion: the node's sshd runs in its own mount namespace, which sees only the mounts
+    # made before it starts (the slow disk of the disk-slow fault).
+    PerfPart.name: PerfPart,
     BastionPart.name: BastionPart,
     ConfigRepoPart.name: ConfigRepoPart,
+    ConformancePart.name: ConformancePart,
 }
 
 STATE_FILE = "state.json"

@@ -5,6 +5,7 @@ Registered only when pytest-html is active, so its hook specifications exist.
 
 from __future__ import annotations
 
+import base64
 import html
 from collections.abc import Callable
 from typing import Any
@@ -87,6 +88,9 @@ def add_extras(report: Any, evidence_items: list[tuple[str, str, str]], message:
     extras = list(getattr(report, "extras", []))
     if message:
         extras.append(pytest_html.extras.text(message, name="verdict"))
-    for name, _kind, content in evidence_items:
-        extras.append(pytest_html.extras.text(content, name=name))
+    for name, kind, content in evidence_items:
+        if kind == "svg":  # embedded as data, so the self-contained report stays one file
+            extras.append(pytest_html.extras.svg(base64.b64encode(content.encode()).decode(), name=name))
+        else:
+            extras.append(pytest_html.extras.text(content, name=name))
     report.extras = extras

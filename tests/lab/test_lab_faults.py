@@ -64,7 +64,7 @@ EXPECTED_BREAKS = {
     "kube-two-control-planes": ("INFRA-002",),
     "kube-single-zone": (),
     "kube-old-version": ("INFRA-005",),
-    "kube-small-nodes": ("INFRA-006",),
+    "kube-small-nodes": ("INFRA-006", "PERF-006"),
     "kube-no-fast-class": ("STORAGE-001",),
     "kube-immediate-binding": (),
     "kube-no-expansion": (),
@@ -96,10 +96,18 @@ EXPECTED_BREAKS = {
     "kube-unsupported-os": ("SEED-002",),
     "kube-kkp-not-installed": (),
     "kube-mla-node-untainted": (),
+    "kube-mla-node-small": (),
     "config-plaintext-secret": ("CONFIG-004",),
     "config-missing-file": ("CONFIG-002",),
     "config-no-remote": (),
     "config-invalid-yaml": ("CONFIG-003",),
+    "conformance-test-failed": (),
+    "conformance-old-version": (),
+    "conformance-skipped": (),
+    "disk-slow": ("PERF-001", "PERF-003"),
+    "etcd-cpu-starved": ("PERF-005",),
+    "etcd-unreachable": (),
+    "node-fio-missing": (),
 }
 #: Faults whose requirement must WARN rather than fail; every other fault warns nothing.
 EXPECTED_WARNS = {
@@ -114,7 +122,11 @@ EXPECTED_WARNS = {
     "kube-l2-announcement": ("LB-004",),
     "kube-not-kubeone": ("SEED-001",),
     "kube-mla-node-untainted": ("PERF-009",),
+    "kube-mla-node-small": ("PERF-008",),
     "config-no-remote": ("CONFIG-001",),
+    "conformance-test-failed": ("PERF-007",),
+    "conformance-old-version": ("PERF-007",),
+    "conformance-skipped": ("PERF-007",),
 }
 
 

@@ -1,0 +1,54 @@
+"""Small inline SVG charts for the reports: drawn as text, so no browser or plotting library is needed.
+
+>>> svg = percentile_chart({"50.000000": 0.1, "99.000000": 12.5}, threshold_ms=10, title="fdatasync")
+>>> svg.startswith("<svg") and "p99" in svg and "10 ms" in svg
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from html import escape
+
+PASS_COLOUR = "#2e7d32"
+FAIL_COLOUR = "#c62828"
+WIDTH, LABEL, ROW, TOP = 520, 60, 24, 34
+
+
+def _percentile_label(key: str) -> str:
+    """fio's ``"99.900000"`` -> ``p99.9``."""
+    return "p" + f"{float(key):g}"
+
+
+def percentile_chart(percentiles_ms: Mapping[str, float], threshold_ms: float, title: str,
+                     shown: tuple[str, ...] = ("50.000000", "90.000000", "95.000000", "99.000000", "99.900000"),
+                     judged: str = "99.000000") -> str:
+    """Horizontal bars of the latency percentiles (ms) with the threshold as a dashed line.
+
+    The judged percentile is drawn red when above the threshold; the others are context and stay grey.
+    """
+    rows = [(key, percentiles_ms[key]) for key in shown if key in percentiles_ms]
+    scale_max = max([threshold_ms, *(value for _, value in rows)]) * 1.15 or 1.0
+    plot = WIDTH - LABEL - 90
+    height = TOP + ROW * max(1, len(rows)) + 16
+
+    def x(value: float) -> float:
+        return LABEL + plot * value / scale_max
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+             f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12" role="img">',
+             f"<title>{escape(title)}</title>",
+             f'<text x="4" y="16" font-weight="bold">{escape(title)}</text>']
+    for index, (key, value) in enumerate(rows):
+        y = TOP + index * ROW
+        colour = (FAIL_COLOUR if value >= threshold_ms else PASS_COLOUR) if key == judged else "#9e9e9e"
+        parts += [f'<text x="4" y="{y + 14}">{_percentile_label(key)}</text>',
+                  f'<rect x="{LABEL}" y="{y + 3}" width="{max(1.0, x(value) - LABEL):.1f}" height="{ROW - 8}" '
+                  f'fill="{colour}"/>',
+                  f'<text x="{x(value) + 4:.1f}" y="{y + 14}">{value:.3g} ms</text>']
+    line_x = x(threshold_ms)
+    parts += [f'<line x1="{line_x:.1f}" y1="{TOP - 6}" x2="{line_x:.1f}" y2="{height - 10}" stroke="{FAIL_COLOUR}" '
+              'stroke-dasharray="4 3"/>',
+              f'<text x="{line_x + 3:.1f}" y="{TOP - 8}" fill="{FAIL_COLOUR}">limit {threshold_ms:g} ms</text>',
+              "</svg>"]
+    return "\n".join(parts)
