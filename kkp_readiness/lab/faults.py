@@ -1241,6 +1241,18 @@ _ALL = (*_ALL, *(
           "cannot run (an error naming how to install it).", touches=("bastion:node-fio",), apply=_node_fio_missing),
 ))
 
+# --- performance: the volumes of the etcd storage class (the kubeapi part's Job pods, measured with fio) ------
+
+
+def _fast_volumes_slow(plan: KubePlan) -> None:
+    plan.slow_volume_classes.add("kubermatic-fast")
+
+
+_ALL = (*_ALL, Fault(
+    "kube-fast-volumes-slow", "kubeapi", "The volumes of the storage class kubermatic-fast are provisioned on a "
+    "disk with 40 IOPS and 10 MB/s (a throttled block device): fio in a pod on such a volume measures slow syncs.",
+    breaks=("PERF-002", "PERF-004"), touches=("kube:fast-volumes",), apply=_fast_volumes_slow))
+
 #: Every fault by name, in the order they are documented and applied.
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _ALL}
 

@@ -77,7 +77,8 @@ class FioRun:
         """A POSIX shell script: check fio, make the temporary directory, run fio bounded by ``timeout``, clean up.
 
         Exit 127 when fio is missing, 3 when ``base`` is not a directory; fio's JSON follows a line
-        naming the filesystem type and device (``findmnt``, else ``stat -f``), so the report says what was measured (ext4, xfs, tmpfs...).
+        naming the filesystem type and device (``findmnt``, else ``stat -f``), so the report says what
+        was measured (ext4 on /dev/sdb, xfs, tmpfs...).
         """
         base = shlex.quote(self.base)
         fio = shlex.join(self.argv("__DIR__")).replace("__DIR__", '"$work"')
@@ -215,7 +216,8 @@ def read_result(run: FioRun, exit_status: int, stdout: str, stderr: str, where: 
     """Judge nothing, only read: fio's report, or a ``FioError`` naming what kept fio from measuring ``where``."""
     if exit_status == NOT_FOUND:
         raise FioMissing(f"fio is not installed on {where} (exit 127: {stderr.strip()[:200]}); install it there "
-                         "(Debian/Ubuntu: apt-get install fio; RHEL/Rocky: dnf install fio; Flatcar: in a toolbox container) or "
+                         "(Debian/Ubuntu: apt-get install fio; RHEL/Rocky: dnf install fio; Flatcar: in a toolbox "
+                         "container) or "
                          "measure from a machine that has it")
     if exit_status == 3:
         raise FioError(f"cannot measure in {run.base} on {where}: {stderr.strip()[:300] or 'not a directory'}")

@@ -108,6 +108,7 @@ EXPECTED_BREAKS = {
     "etcd-cpu-starved": ("PERF-005",),
     "etcd-unreachable": (),
     "node-fio-missing": (),
+    "kube-fast-volumes-slow": ("PERF-002", "PERF-004"),
 }
 #: Faults whose requirement must WARN rather than fail; every other fault warns nothing.
 EXPECTED_WARNS = {

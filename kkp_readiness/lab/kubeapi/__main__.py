@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -20,12 +21,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = json.loads(args.config.read_text())
     server = build_server(config)
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (the lab stopping) ends serve_forever, so that the kubelet's processes are killed too.
+    signal.signal(signal.SIGTERM, terminate)
     print(f"kkp lab kubeapi serving https://{config['address']}:{config['port']}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
     finally:
+        server.api.store.shutdown()
         server.server_close()
     return 0
 

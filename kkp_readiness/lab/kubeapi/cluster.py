@@ -211,3 +211,5 @@ class KubePlan:
     #: Whose CA certificates KKP's CA bundle ConfigMap holds: "lab" (the CA that issued the ingress
     #: certificate) or "unrelated" (another CA's, as after pasting the wrong file).
     kkp_ca_bundle: str = "lab"
+    #: StorageClasses whose volumes the lab's kubelet creates on a throttled disk (kube-fast-volumes-slow).
+    slow_volume_classes: set[str] = field(default_factory=set)

@@ -16,6 +16,12 @@ and client certificates issued by the lab CA. Four kubeconfigs are written to
 The last two prove that the suite authenticates as kubectl does with each kubeconfig form a site
 may hand over; they always present the reader.
 
+The server runs the pods of Jobs on this machine (see ``store``): their volumes are directories
+under ``<workdir>/kubeapi/volumes``; the StorageClasses of ``KubePlan.slow_volume_classes`` get
+theirs under ``<workdir>/kubeapi/volumes-slow``, a throttled loop-device filesystem (as the perf
+part's slow disk; needs root), which ``stop`` removes again (also from another process: the
+state records it).
+
 Faults edit the ``KubePlan`` (the cluster's objects, whether the server runs, which token the
 main kubeconfig carries) before anything is written or started.
 """
@@ -41,6 +47,7 @@ from kkp_readiness.errors import LabError
 from kkp_readiness.lab.ca import LabCA, utcnow
 from kkp_readiness.lab.kubeapi.cluster import READER, RESTRICTED, KubePlan
 from kkp_readiness.lab.part import LabContext, Part
+from kkp_readiness.lab.perf_part import make_slow_disk, remove_slow_disk
 from kkp_readiness.lab.process import Daemon, free_port
 from kkp_readiness.lab.topology import KUBE_CONTEXT, KUBEAPI_ADDRESS, KUBEAPI_NAME, require_loopback
 
@@ -205,10 +212,26 @@ class KubeApiPart(Part):
         )
         request_log = directory / REQUEST_LOG
         root_ca = ctx.ca.root.cert_path.absolute()
+        self.state = {}
+        volumes: dict[str, Any] = {"volumes_dir": str(directory / "volumes"), "class_volumes_dirs": {}}
+        (directory / "volumes").mkdir(exist_ok=True)
+        if plan.slow_volume_classes and plan.serve:
+            if not ctx.as_root:
+                raise LabError("the slow-volumes fault needs root (loop device, mount, block throttle)")
+            slow = directory / "volumes-slow"
+            self.state["slow_disk"] = make_slow_disk(directory / "volumes-slow.img", slow)
+            volumes["class_volumes_dirs"] = {name: str(slow) for name in sorted(plan.slow_volume_classes)}
         if plan.serve:
-            daemon = self.launch(
-                lambda: self._server(directory, cluster_file, leaf.fullchain, leaf.key, request_log, root_ca)
-            )
+            try:
+                daemon = self.launch(
+                    lambda: self._server(
+                        directory, cluster_file, leaf.fullchain, leaf.key, request_log, root_ca, volumes
+                    )
+                )
+            except BaseException:
+                if "slow_disk" in self.state:
+                    remove_slow_disk(self.state.pop("slow_disk"))
+                raise
             port, pid = int(daemon.port or 0), daemon.pid
         else:
             # kube-unreachable: the kubeconfigs point at a port nothing listens on.
@@ -231,7 +254,7 @@ class KubeApiPart(Part):
             client_cert_credentials(client.fullchain.read_bytes(), client.key.read_bytes()),
         )
         with_exec = write("kubeconfig-exec", f"{reader.name}-exec", exec_credentials(script))
-        self.state = {
+        self.state.update({
             "url": url,
             "address": KUBEAPI_ADDRESS,
             "port": port,
@@ -246,11 +269,19 @@ class KubeApiPart(Part):
             "request_log": str(request_log),
             "cluster": str(cluster_file),
             "root_ca": str(root_ca),
-        }
+            "volumes_dir": volumes["volumes_dir"],
+        })
         return self.state
 
     def _server(
-        self, directory: Path, cluster_file: Path, cert_chain: Path, key: Path, request_log: Path, root_ca: Path
+        self,
+        directory: Path,
+        cluster_file: Path,
+        cert_chain: Path,
+        key: Path,
+        request_log: Path,
+        root_ca: Path,
+        volumes: dict[str, Any],
     ) -> tuple[Daemon, Callable[[], bool]]:
         port = free_port(KUBEAPI_ADDRESS, udp=False)
         config = directory / "config.json"
@@ -264,6 +295,7 @@ class KubeApiPart(Part):
                     "client_ca": str(root_ca),
                     "cluster": str(cluster_file),
                     "request_log": str(request_log),
+                    **volumes,
                 },
                 indent=2,
             )
@@ -283,6 +315,21 @@ class KubeApiPart(Part):
         if not self.state.get("serving", True):
             return False
         return probe(int(self.state["port"]), Path(self.state["root_ca"]), timeout=0.5)
+
+    def stop(self) -> None:
+        """Stop the server (which kills the processes of its pods), then remove the slow disk, if any."""
+        errors = []
+        try:
+            super().stop()
+        except LabError as exc:
+            errors.append(str(exc))
+        if "slow_disk" in self.state:
+            try:
+                remove_slow_disk(self.state["slow_disk"])
+            except LabError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise LabError(f"{self.name}: " + "; ".join(errors))
 
 
 __all__ = [

@@ -18,6 +18,8 @@ What is served, with the real paths and shapes:
 * discovery: ``/api``, ``/api/v1``, ``/apis``, ``/apis/<group>``, ``/apis/<group>/<version>``;
 * list (with ``labelSelector``, ``fieldSelector``; ``limit``/``continue`` ignored: everything in
   one page), watch (``?watch=true``), get, and for writable kinds create and delete;
+* ``pods/<name>/log`` (text/plain): what the lab's kubelet captured of a Job's pod (see ``store``);
+  authorised as ``get`` on pods;
 * ``meta.k8s.io/v1`` ``Table`` responses when asked for (``kubectl get``).
 
 Every request is logged to the request log as one line: time, method, path with query, status,
@@ -104,9 +106,16 @@ class RequestLog:
 class KubeApi:
     """The application: cluster data, tokens, request routing; independent of the transport."""
 
-    def __init__(self, cluster: Cluster, address: str, port: int) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        address: str,
+        port: int,
+        volumes_dir: Path | None = None,
+        class_dirs: dict[str, Path] | None = None,
+    ) -> None:
         self.cluster = cluster
-        self.store = Store(cluster)
+        self.store = Store(cluster, volumes_dir=volumes_dir, class_dirs=class_dirs)
         self.registry = self.store.registry
         self.tokens: dict[str, TokenSpec] = {t.token: t for t in cluster.tokens if t.token}
         # A certificate proves a user name, not a token: the first identity of each user decides its grants.
@@ -403,7 +412,7 @@ class Handler(BaseHTTPRequestHandler):
             raise NOT_FOUND
         assert token is not None  # resource paths are never public
         rtype, namespace, name, subresource = resolved
-        if subresource not in (None, "status"):
+        if subresource not in (None, "status") and not (subresource == "log" and rtype.kind == "Pod"):
             raise NOT_FOUND
         watching = query.get("watch") in ("true", "1")
         verb = VERBS.get(self.command or "", "get")
@@ -414,6 +423,14 @@ class Handler(BaseHTTPRequestHandler):
             if self.command != "POST" or name is not None:
                 raise METHOD_NOT_ALLOWED
             self._json(201, api.review(token, rtype, _json_body(body), self._groups))
+            return
+        if subresource == "log":
+            if self.command not in ("GET", "HEAD"):
+                raise METHOD_NOT_ALLOWED
+            assert name is not None
+            assert namespace is not None
+            text = api.store.pod_log(namespace, name, query.get("container") or None)
+            self._send(200, text.encode(), "text/plain")
             return
         if self.command in ("GET", "HEAD"):
             if name is None:
@@ -610,7 +627,11 @@ def server_context(cert_chain: Path, key: Path, client_ca: Path | None = None) -
 def build_server(config: dict[str, Any]) -> KubeApiServer:
     """The server described by ``config.json`` (see ``KubeApiPart``), bound but not yet serving."""
     cluster = Cluster.load(config["cluster"])
-    api = KubeApi(cluster, config["address"], int(config["port"]))
+    volumes_dir = config.get("volumes_dir")
+    class_dirs = {name: Path(path) for name, path in (config.get("class_volumes_dirs") or {}).items()}
+    api = KubeApi(
+        cluster, config["address"], int(config["port"]), Path(volumes_dir) if volumes_dir else None, class_dirs
+    )
     client_ca = config.get("client_ca")
     tls = server_context(Path(config["cert_chain"]), Path(config["key"]), Path(client_ca) if client_ca else None)
     return KubeApiServer(api, tls, RequestLog(Path(config["request_log"])))

@@ -10,7 +10,19 @@ a watch event. Simulated controllers, each as small as what active checks observ
 * volume binder: a PVC of an existing StorageClass is Bound at once (``Immediate``) or when a
   Pod using it is created (``WaitForFirstConsumer``), with a PersistentVolume created for it
   (off with ``controllers.volume_binder: false``);
-* scheduler and kubelet: a created Pod whose claims are all bound runs on a Ready worker node.
+* scheduler and kubelet: a created Pod whose claims are all bound runs on a Ready worker node;
+* job controller: a created Job gets one Pod from its template (``<job>-<5 chars>``, labelled
+  ``job-name``/``controller-uid``, owned by the Job); when it fails and ``backoffLimit`` allows, another;
+  ``activeDeadlineSeconds`` fails the Job (``DeadlineExceeded``) also while its pod waits;
+* the lab's kubelet for pods owned by Jobs, only when the store has a ``volumes_dir``: the lab has no
+  container runtime, so the lab's kubelet runs the container's command on the lab machine with the
+  volume's mount path mapped to the volume's directory; the image is recorded, not pulled. Each
+  bound PersistentVolume is the directory ``<volumes_dir>/<pv-name>`` (or under the directory
+  ``class_dirs`` gives its StorageClass); every occurrence of a volume's ``mountPath`` in the
+  command and args strings is replaced with that directory (there is no mount namespace per
+  container). The process runs in a background thread in its own process group, its stdout and
+  stderr interleaved into the pod's log (``pods/<name>/log``); its exit sets the pod
+  Succeeded/Failed and the Job's status. Without a ``volumes_dir`` such pods stay Running.
 
 Everything is deterministic apart from generated names and UIDs, and the store is thread-safe
 (one lock; ``changed`` is notified on every event for watchers).
@@ -18,15 +30,21 @@ Everything is deterministic apart from generated names and UIDs, and the store i
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import ipaddress
+import os
 import secrets
+import signal
+import subprocess
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kkp_readiness.lab.kubeapi.cluster import Cluster
@@ -42,6 +60,10 @@ SELECTED_NODE_ANNOTATION = "volume.kubernetes.io/selected-node"
 EVENT_HISTORY = 2000
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 NODE_PORTS = range(30000, 32768)
+JOB_NAME_LABELS = ("job-name", "batch.kubernetes.io/job-name")
+CONTROLLER_UID_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid")
+#: A pod's container could not be started (the runtime found no executable): what containerd reports.
+START_ERROR_EXIT = 128
 
 
 class ApiError(Exception):
@@ -130,8 +152,22 @@ class Event:
 class Store:
     """All objects of one lab cluster, and the controllers acting on them."""
 
-    def __init__(self, cluster: Cluster, registry: Registry | None = None) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        registry: Registry | None = None,
+        volumes_dir: Path | None = None,
+        class_dirs: dict[str, Path] | None = None,
+    ) -> None:
         self.cluster = cluster
+        #: Where the lab's kubelet keeps volumes and pod logs; None: pods of Jobs are not executed.
+        self.volumes_dir = Path(volumes_dir) if volumes_dir is not None else None
+        #: StorageClass name -> the directory its volumes are created under instead of ``volumes_dir``.
+        self.class_dirs = {name: Path(path) for name, path in (class_dirs or {}).items()}
+        #: Processes of running pods, by pod uid (the lab's kubelet).
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        #: Pod uids whose container was started (each pod runs once).
+        self._started: set[str] = set()
         self.registry = registry or Registry.build(cluster.resources)
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
@@ -289,6 +325,8 @@ class Store:
             self.resource_version += 1
             obj["metadata"]["resourceVersion"] = str(self.resource_version)
             self._event(rtype, "DELETED", obj)
+            if rtype.kind == "Pod":
+                self._kill(obj["metadata"].get("uid", ""))
             if rtype.kind == "Namespace":
                 for key in [k for k in self.objects if k[1] == name]:
                     child = self.objects.get(key)
@@ -365,6 +403,9 @@ class Store:
         if rtype.kind == "Service" and self.load_balancer:
             self._assign_load_balancer(rtype, obj)
         elif rtype.kind == "PersistentVolumeClaim" and self.volume_binder:
+            class_name = obj.get("spec", {}).get("storageClassName")
+            if class_name and self._key(self._type("StorageClass"), None, class_name) not in self.objects:
+                self._warn(obj, "ProvisioningFailed", f'storageclass.storage.k8s.io "{class_name}" not found')
             if self._maybe_bind(obj, consumer_exists=self._claim_in_use(obj)):
                 # The scheduler retries pods that waited for this claim.
                 pod_type = self._type("Pod")
@@ -373,6 +414,23 @@ class Store:
                         self._run_pod(pod_type, pod)
         elif rtype.kind == "Pod":
             self._run_pod(rtype, obj)
+        elif rtype.kind == "Job":
+            self._start_job(rtype, obj)
+
+    def _warn(self, obj: Object, reason: str, message: str) -> None:
+        """A Warning Event about ``obj`` (as the controller that gave up on it records one)."""
+        meta = obj["metadata"]
+        timestamp = now()
+        event = {
+            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta["namespace"],
+                         "uid": str(uuid.uuid4()), "creationTimestamp": timestamp},
+            "involvedObject": {"kind": obj["kind"], "apiVersion": obj["apiVersion"], "name": meta["name"],
+                               "namespace": meta["namespace"], "uid": meta["uid"]},
+            "reason": reason, "message": message, "type": "Warning", "count": 1,
+            "firstTimestamp": timestamp, "lastTimestamp": timestamp,
+            "source": {"component": "persistentvolume-controller"},
+        }
+        self._put(self._type("Event"), event, event="ADDED")
 
     def _assign_load_balancer(self, rtype: ResourceType, service: Object) -> None:
         if service["spec"].get("type") != "LoadBalancer":
@@ -533,6 +591,8 @@ class Store:
                 ],
             }
         self._put(rtype, pod)
+        if pod["status"]["phase"] == "Running" and self._job_of(pod) is not None:
+            self._execute(pod)
 
     def _node_ip(self, node: str) -> str:
         obj = self.objects.get(self._key(self._type("Node"), None, node)) or {}
@@ -540,6 +600,271 @@ class Store:
             if address.get("type") == "InternalIP":
                 return str(address.get("address"))
         return ""
+
+
+    # -- job controller --------------------------------------------------------------------------
+
+    def _job_of(self, pod: Object) -> Object | None:
+        """The Job owning ``pod`` (its controller ownerReference), if it still exists."""
+        for ref in pod.get("metadata", {}).get("ownerReferences") or []:
+            if ref.get("kind") == "Job" and ref.get("controller"):
+                job = self.objects.get(self._key(self._type("Job"), pod["metadata"].get("namespace"), ref["name"]))
+                if job is not None and job["metadata"].get("uid") == ref.get("uid"):
+                    return job
+        return None
+
+    def _start_job(self, rtype: ResourceType, job: Object) -> None:
+        meta, spec = job["metadata"], job.setdefault("spec", {})
+        uid = meta["uid"]
+        selector = {CONTROLLER_UID_LABELS[1]: uid}
+        spec.setdefault("selector", {"matchLabels": selector})
+        template_labels = spec.setdefault("template", {}).setdefault("metadata", {}).setdefault("labels", {})
+        for label in (*JOB_NAME_LABELS,):
+            template_labels[label] = meta["name"]
+        for label in CONTROLLER_UID_LABELS:
+            template_labels[label] = uid
+        job["status"] = {"startTime": now(), "active": 1, "ready": 0, "terminating": 0,
+                         "uncountedTerminatedPods": {}}
+        self._put(rtype, job)
+        self._job_pod(job)
+        deadline = spec.get("activeDeadlineSeconds")
+        if isinstance(deadline, (int, float)) and deadline > 0:
+            timer = threading.Timer(float(deadline), self._job_deadline, (meta["namespace"], meta["name"], uid))
+            timer.daemon = True
+            timer.start()
+
+    def _job_pod(self, job: Object) -> None:
+        """Create the next pod of ``job`` from its template and schedule it."""
+        meta = job["metadata"]
+        template = copy.deepcopy(job["spec"].get("template", {}))
+        pod_meta = template.get("metadata") or {}
+        pod_type = self._type("Pod")
+        name = f"{meta['name']}-{_suffix()}"
+        while self._key(pod_type, meta["namespace"], name) in self.objects:
+            name = f"{meta['name']}-{_suffix()}"
+        pod = {
+            "metadata": {
+                **pod_meta,
+                "name": name,
+                "generateName": f"{meta['name']}-",
+                "namespace": meta["namespace"],
+                "uid": str(uuid.uuid4()),
+                "creationTimestamp": now(),
+                "labels": dict(pod_meta.get("labels") or {}),
+                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"],
+                                     "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}],
+            },
+            "spec": template.get("spec") or {},
+        }
+        self._default_pod(pod)
+        created = self._put(pod_type, pod, event="ADDED")
+        self._run_pod(pod_type, created)
+
+    def _finish_job(self, job: Object, succeeded: bool, reason: str, message: str) -> None:
+        timestamp = now()
+        status = job.setdefault("status", {})
+        status["active"] = 0
+        status["ready"] = 0
+        kind = "Complete" if succeeded else "Failed"
+        conditions = [{"type": "SuccessCriteriaMet" if succeeded else "FailureTarget", "status": "True",
+                       "reason": reason, "message": message, "lastProbeTime": timestamp,
+                       "lastTransitionTime": timestamp},
+                      {"type": kind, "status": "True", "reason": reason, "message": message,
+                       "lastProbeTime": timestamp, "lastTransitionTime": timestamp}]
+        status["conditions"] = conditions
+        if succeeded:
+            status["completionTime"] = timestamp
+        self._put(self._type("Job"), job)
+
+    @staticmethod
+    def _job_finished(job: Object) -> bool:
+        return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+                   for c in job.get("status", {}).get("conditions") or [])
+
+    def _job_deadline(self, namespace: str, name: str, uid: str) -> None:
+        """``activeDeadlineSeconds`` passed: fail the Job and stop its active pods."""
+        with self.lock:
+            job = self.objects.get(self._key(self._type("Job"), namespace, name))
+            if job is None or job["metadata"].get("uid") != uid or self._job_finished(job):
+                return
+            pod_type = self._type("Pod")
+            for pod in self._items(pod_type, namespace):
+                phase = pod.get("status", {}).get("phase")
+                if self._job_of(pod) is not job or phase not in ("Pending", "Running"):
+                    continue
+                self._kill(pod["metadata"]["uid"])
+                pod["status"].update(reason="DeadlineExceeded",
+                                     message="Pod was active on the node longer than the specified deadline")
+                if phase == "Running":
+                    self._terminate(pod, 137, "Error")
+                else:  # never started: no container state to report
+                    pod["status"]["phase"] = "Failed"
+                    self._put(pod_type, pod)
+                job["status"]["failed"] = job["status"].get("failed", 0) + 1
+            self._finish_job(job, False, "DeadlineExceeded", "Job was active longer than specified deadline")
+
+    def _terminate(self, pod: Object, exit_code: int, reason: str, message: str = "") -> None:
+        """Set ``pod`` Succeeded (exit 0) or Failed, its containers terminated with ``exit_code``."""
+        timestamp = now()
+        status = pod.setdefault("status", {})
+        status["phase"] = "Succeeded" if exit_code == 0 else "Failed"
+        for condition in status.get("conditions") or []:
+            if condition.get("type") in ("Ready", "ContainersReady", "PodReadyToStartContainers"):
+                condition.update(status="False", reason="PodCompleted", lastTransitionTime=timestamp)
+        started = status.get("startTime", timestamp)
+        terminated = {"exitCode": exit_code, "reason": reason, "startedAt": started, "finishedAt": timestamp,
+                      "containerID": ""}
+        if message:
+            terminated["message"] = message
+        statuses = status.get("containerStatuses") or [
+            {"name": c.get("name", "main"), "image": c.get("image", ""), "imageID": "", "restartCount": 0}
+            for c in pod.get("spec", {}).get("containers", [])
+        ]
+        for container in statuses:
+            container.update(ready=False, started=False, state={"terminated": terminated})
+        status["containerStatuses"] = statuses
+        self._put(self._type("Pod"), pod)
+
+    # -- the lab's kubelet for pods of Jobs --------------------------------------------------------
+
+    def volume_dir(self, volume: Object) -> Path | None:
+        """The host directory of a PersistentVolume (created on first use); None without ``volumes_dir``."""
+        if self.volumes_dir is None:
+            return None
+        base = self.class_dirs.get(str(volume.get("spec", {}).get("storageClassName")), self.volumes_dir)
+        path = base / volume["metadata"]["name"]
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def log_path(self, pod: Object) -> Path | None:
+        if self.volumes_dir is None:
+            return None
+        meta = pod["metadata"]
+        return self.volumes_dir.parent / "pod-logs" / f"{meta['namespace']}_{meta['name']}_{meta['uid']}.log"
+
+    def _mounts(self, pod: Object, container: Object) -> dict[str, str]:
+        """mountPath -> host directory of every claim the container mounts."""
+        namespace = pod["metadata"]["namespace"]
+        claims = {
+            v["name"]: v["persistentVolumeClaim"]["claimName"]
+            for v in pod.get("spec", {}).get("volumes") or []
+            if isinstance(v, dict) and v.get("persistentVolumeClaim", {}).get("claimName")
+        }
+        mounts = {}
+        for mount in container.get("volumeMounts") or []:
+            claim = self.objects.get(
+                self._key(self._type("PersistentVolumeClaim"), namespace, claims.get(mount.get("name"), ""))
+            )
+            volume_name = (claim or {}).get("spec", {}).get("volumeName")
+            volume = self.objects.get(self._key(self._type("PersistentVolume"), None, str(volume_name)))
+            if volume is not None and mount.get("mountPath"):
+                directory = self.volume_dir(volume)
+                if directory is not None:
+                    mounts[str(mount["mountPath"]).rstrip("/") or "/"] = str(directory)
+        return mounts
+
+    def _execute(self, pod: Object) -> None:
+        """Run the first container's command of a Running pod (once), in a background thread."""
+        uid = pod["metadata"]["uid"]
+        log = self.log_path(pod)
+        containers = pod.get("spec", {}).get("containers") or []
+        if log is None or uid in self._started or not containers:
+            return
+        self._started.add(uid)
+        container = containers[0]
+        mounts = self._mounts(pod, container)
+        argv = []
+        for word in [*(container.get("command") or []), *(container.get("args") or [])]:
+            word = str(word)
+            for mount_path in sorted(mounts, key=len, reverse=True):
+                word = word.replace(mount_path, mounts[mount_path])
+            argv.append(word)
+        env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), "HOSTNAME": pod["metadata"]["name"]}
+        env.update({str(e["name"]): str(e.get("value", "")) for e in container.get("env") or [] if "name" in e})
+        workdir = next(iter(mounts.values()), str(self.volumes_dir))
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "wb") as out:
+            try:
+                if not argv:
+                    raise FileNotFoundError("no command (the lab's kubelet does not run image entrypoints)")
+                process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                           cwd=workdir, env=env, start_new_session=True)
+            except OSError as exc:
+                message = f'exec: "{argv[0] if argv else ""}": {exc.strerror or exc}'
+                out.write(f"{message}\n".encode())
+                threading.Thread(target=self._exited, args=(pod, START_ERROR_EXIT, "StartError", message),
+                                 daemon=True).start()
+                return
+        self.processes[uid] = process
+        threading.Thread(target=self._wait, args=(pod, process), daemon=True, name=f"kubelet-{uid}").start()
+
+    def _wait(self, pod: Object, process: subprocess.Popen[bytes]) -> None:
+        code = process.wait()
+        self._exited(pod, 128 - code if code < 0 else code, "Completed" if code == 0 else "Error")
+
+    def _exited(self, pod: Object, exit_code: int, reason: str, message: str = "") -> None:
+        """The container of ``pod`` (the stored object at the time it started) ended."""
+        with self.lock:
+            meta = pod["metadata"]
+            self.processes.pop(meta["uid"], None)
+            current = self.objects.get(self._key(self._type("Pod"), meta["namespace"], meta["name"]))
+            if current is None or current["metadata"].get("uid") != meta["uid"]:
+                return  # deleted meanwhile
+            if current.get("status", {}).get("phase") not in ("Pending", "Running"):
+                return  # already terminated (deadline)
+            self._terminate(current, exit_code, reason, message)
+            job = self._job_of(current)
+            if job is None or self._job_finished(job):
+                return
+            status = job.setdefault("status", {})
+            if exit_code == 0:
+                status["succeeded"] = status.get("succeeded", 0) + 1
+                self._finish_job(job, True, "CompletionsReached", "Reached expected number of succeeded pods")
+                return
+            status["failed"] = status.get("failed", 0) + 1
+            if status["failed"] > int(job["spec"].get("backoffLimit", 6)):
+                self._finish_job(job, False, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+            else:
+                self._put(self._type("Job"), job)
+                self._job_pod(job)
+
+    def _kill(self, uid: str) -> None:
+        process = self.processes.pop(uid, None)
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Kill every process the lab's kubelet runs (the server is stopping) and reap them."""
+        with self.lock:
+            processes = list(self.processes.values())
+            for uid in list(self.processes):
+                self._kill(uid)
+        deadline = time.monotonic() + timeout
+        for process in processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(max(0.0, deadline - time.monotonic()))
+
+    def pod_log(self, namespace: str, name: str, container: str | None = None) -> str:
+        """The log of ``pod`` (its first container), as ``pods/<name>/log`` answers it."""
+        with self.lock:
+            pod_type = self._type("Pod")
+            pod = self.objects.get(self._key(pod_type, namespace, name))
+            if pod is None:
+                raise not_found(pod_type, name)
+            names = [c.get("name", "main") for c in pod.get("spec", {}).get("containers") or []]
+            if container and container not in names:
+                raise bad_request(f"container {container} is not valid for pod {name}")
+            if len(names) > 1 and container is None:
+                raise bad_request(f"a container name must be specified for pod {name}, choose one of: {names}")
+            container = container or (names[0] if names else "main")
+            phase = pod.get("status", {}).get("phase")
+            log = self.log_path(pod)
+        if phase == "Pending":
+            raise bad_request(f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating')
+        if log is None or not log.exists():
+            return ""
+        return log.read_text(errors="replace")
 
 
 def _claims(pod: Object) -> list[str]:
