@@ -7,6 +7,7 @@ second or two), as in test_kubeapi.py's fault tests; the client is the real ``ku
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -140,7 +141,9 @@ def test_pod_log_of_a_pending_pod_is_refused(session: ActiveSession) -> None:
     with pytest.raises(kubernetes.client.ApiException) as raised:
         core.read_namespaced_pod_log(pod.metadata.name, session.namespace)
     assert raised.value.status == 400
-    assert f'container "fio" in pod "{pod.metadata.name}" is waiting to start: ContainerCreating' in raised.value.body
+    status = json.loads(raised.value.body)
+    assert status["reason"] == "BadRequest"
+    assert status["message"] == f'container "fio" in pod "{pod.metadata.name}" is waiting to start: ContainerCreating'
 
 
 def test_namespace_delete_stops_a_running_pod(state: dict[str, Any]) -> None:
