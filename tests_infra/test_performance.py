@@ -13,11 +13,12 @@ import secrets
 
 import pytest
 
+from fixtures.active import ActiveSessions
 from fixtures.cluster import Clusters
 from fixtures.performance import SLACK_S, DiskTarget, Measure, TargetShell, disk_targets
 from fixtures.site import SeedTarget
 from kkp_readiness import kube_facts as facts
-from kkp_readiness.errors import ProbeError
+from kkp_readiness.errors import KubeProbeError, ProbeError
 from kkp_readiness.etcd_classes import etcd_class
 from kkp_readiness.evidence import Evidence
 from kkp_readiness.probes import etcd_perf, fio
@@ -33,32 +34,45 @@ def _fio_size_bytes(size: str) -> int:
     return int(size[:-1]) * units[size[-1].lower()] if size[-1].isalpha() else int(size)
 
 
-# Ensures the etcd WAL's write pattern (small sequential writes, fdatasync after each) completes fast
-# enough on the control-plane disks: slow syncs make etcd miss heartbeats and lose its leader.
-@pytest.mark.requirement("PERF-001")
-def test_etcd_disk_fdatasync_latency(disk_target: DiskTarget, measure_disk: Measure, profile: Profile,
-                                     evidence: Evidence) -> None:
+def _judge_fdatasync(report: fio.FioReport, where: str, profile: Profile, evidence: Evidence) -> None:
+    """The etcd recipe's fdatasync p99 against the threshold (PERF-001 and PERF-002)."""
     perf = profile.performance
-    run = fio.etcd_recipe(disk_target.directory, size=perf.fio.size, block_size=perf.fio.block_size,
-                          runtime=perf.fio.runtime)
-    report = measure_disk(disk_target, run)
     job = report.job("etcd-wal")
     p99 = job.sync_percentile(99.0)
     if p99 is None:
-        raise fio.FioError(f"{report.version} on {disk_target} reported no fdatasync latencies (fio 3.5 or newer does)")
-    evidence.attach_svg(f"fdatasync latency on {disk_target}",
+        raise fio.FioError(f"{report.version} on {where} reported no fdatasync latencies (fio 3.5 or newer does)")
+    evidence.attach_svg(f"fdatasync latency on {where}",
                         percentile_chart(job.sync_percentiles_ms, perf.fdatasync_p99_ms,
-                                         f"fdatasync latency, {disk_target} ({report.filesystem})"))
+                                         f"fdatasync latency, {where} ({report.filesystem})"))
     written = job.write_ios * perf.fio.block_size
     cut_short = written < _fio_size_bytes(perf.fio.size)
     others = ", ".join(f"p{float(k):g} {v:.2f} ms" for k, v in job.sync_percentiles_ms.items()
                        if k in ("50.000000", "99.900000"))
-    expect(p99 < perf.fdatasync_p99_ms, f"etcd disk {disk_target}",
+    expect(p99 < perf.fdatasync_p99_ms, where,
            expected=f"99th percentile of fdatasync below {perf.fdatasync_p99_ms:g} ms (etcd fio recipe: "
                     f"{perf.fio.block_size}-byte sequential writes, fdatasync after each, {perf.fio.size})",
            found=f"{p99:.2f} ms over {job.sync_count} fdatasyncs on {report.filesystem} ({others})"
                  + (f"; fio stopped at its {perf.fio.runtime:g} s limit after {written / (1 << 20):.1f} MiB"
                     if cut_short else ""))
+
+
+def _recipe(base: str, profile: Profile) -> fio.FioRun:
+    perf = profile.performance
+    return fio.etcd_recipe(base, size=perf.fio.size, block_size=perf.fio.block_size, runtime=perf.fio.runtime)
+
+
+def _throughput(base: str, profile: Profile) -> fio.FioRun:
+    perf = profile.performance
+    return fio.throughput_run(base, size=perf.fio.throughput_size, runtime=perf.fio.runtime)
+
+
+# Ensures the etcd WAL's write pattern (small sequential writes, fdatasync after each) completes fast
+# enough on the control-plane disks: slow syncs make etcd miss heartbeats and lose its leader.
+@pytest.mark.requirement("PERF-001")
+def test_etcd_disk_fdatasync_latency(disk_target: DiskTarget, measure_disk: Measure, profile: Profile,
+                                     evidence: Evidence) -> None:
+    report = measure_disk(disk_target, _recipe(disk_target.directory, profile))
+    _judge_fdatasync(report, f"etcd disk {disk_target}", profile, evidence)
 
 
 def _judge_throughput(report: fio.FioReport, where: str, class_name: str) -> None:
@@ -81,12 +95,63 @@ def _judge_throughput(report: fio.FioReport, where: str, class_name: str) -> Non
 @pytest.mark.requirement("PERF-003")
 def test_etcd_disk_throughput(disk_target: DiskTarget, measure_disk: Measure, profile: Profile,
                               evidence: Evidence) -> None:
-    perf = profile.performance
-    report = measure_disk(disk_target, fio.throughput_run(disk_target.directory, size=perf.fio.throughput_size,
-                                                          runtime=perf.fio.runtime))
+    report = measure_disk(disk_target, _throughput(disk_target.directory, profile))
+    _attach_throughput(report, evidence)
+    _judge_throughput(report, f"etcd disk {disk_target}", profile.performance.seed_etcd_class)
+
+
+def _attach_throughput(report: fio.FioReport, evidence: Evidence) -> None:
     evidence.attach("measured", {job.name: {"write_iops": round(job.write_iops), "write_mb_s": round(
         job.write_bandwidth_mb_s, 1), "runtime_ms": job.runtime_ms} for job in report.jobs})
-    _judge_throughput(report, f"etcd disk {disk_target}", perf.seed_etcd_class)
+
+
+#: Where the Job's volume is mounted (a path of its own, so nothing else in the container is measured).
+VOLUME_MOUNT = "/var/lib/kkp-readiness-fio"
+
+
+def _measure_fast_volume(active: ActiveSessions, seed: SeedTarget, profile: Profile, run: fio.FioRun,
+                         evidence: Evidence) -> fio.FioReport:
+    """Run ``run`` in a Job on a fresh PVC of the fast class and read fio's report from the pod's log."""
+    perf = profile.performance
+    if "storageclass" not in perf.targets:
+        pytest.skip("performance.targets has no storageclass target (a Job measuring a kubermatic-fast volume)")
+    assert perf.storageclass.image is not None  # the profile model requires it with the target
+    session = active(seed)
+    timeout = perf.storageclass.timeout
+    evidence.attach(f"fio command ({run.kind}) in a Job", run.command_line())
+    job = session.run_job(f"fio-{run.kind}", profile.storage.fast_class, perf.storageclass.volume_size,
+                          perf.storageclass.image, ["sh", "-c", run.script(max(1.0, timeout - SLACK_S))],
+                          VOLUME_MOUNT, timeout)
+    where = f"a {profile.storage.fast_class} volume ({session.namespace}/fio-{run.kind}) of seed {seed}"
+    evidence.attach("Job", {"done": job.done, "succeeded": job.succeeded, "waited_s": round(job.waited, 1),
+                            "exit_code": job.exit_code, "pod_phase": job.pod_phase, "reason": job.reason,
+                            "image": perf.storageclass.image})
+    if not job.succeeded:
+        if job.exit_code == fio.NOT_FOUND:
+            raise fio.FioMissing(f"the image {perf.storageclass.image} has no fio (exit 127); set "
+                                 "performance.storageclass.image to an image with fio and sh on its PATH")
+        raise KubeProbeError(f"the fio Job on {where} did not succeed: {job.reason}")
+    report = fio.read_result(run, 0, job.log, "", where)
+    evidence.attach(f"fio output ({run.kind}, {report.version}, {report.filesystem})", report.raw)
+    return report
+
+
+# Ensures the storage KKP puts user-cluster etcds on syncs as fast as etcd needs.
+@pytest.mark.requirement("PERF-002")
+def test_fast_class_fdatasync_latency(active: ActiveSessions, seed: SeedTarget, profile: Profile,
+                                      evidence: Evidence) -> None:
+    report = _measure_fast_volume(active, seed, profile, _recipe(VOLUME_MOUNT, profile), evidence)
+    _judge_fdatasync(report, f"{profile.storage.fast_class} volume of seed {seed}", profile, evidence)
+
+
+# Ensures kubermatic-fast sustains the write rate and bandwidth of its etcd class (large by default).
+@pytest.mark.requirement("PERF-004")
+def test_fast_class_throughput(active: ActiveSessions, seed: SeedTarget, profile: Profile,
+                               evidence: Evidence) -> None:
+    report = _measure_fast_volume(active, seed, profile, _throughput(VOLUME_MOUNT, profile), evidence)
+    _attach_throughput(report, evidence)
+    _judge_throughput(report, f"{profile.storage.fast_class} volume of seed {seed}",
+                      profile.performance.fast_storage_class)
 
 
 def _etcd_tls(loaded: LoadedProfile) -> etcd_perf.EtcdClientTls:

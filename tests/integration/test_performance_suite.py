@@ -1,4 +1,4 @@
-"""The measuring checks (PERF-001/003/005) against the lab's real fio, disks and etcd: healthy and with each fault.
+"""The measuring checks (PERF-001 to PERF-005) against the lab's real fio, disks and etcd: healthy and with each fault.
 
 They run only when selected (``-m benchmark``/``-m performance``) or enabled in the profile; the other lab
 suite tests deselect them (tests/conftest.py ``without_benchmarks``). ``etcdctl check perf`` always runs
@@ -15,7 +15,9 @@ from pathlib import Path
 
 import yaml
 
+from kkp_readiness.lab import FAULTS
 from tests.conftest import PROJECT_ROOT, run_suite
+from tests.integration.test_lab_suite import MEASURED
 
 SMALL_CLASS = {"performance": {"seed_etcd_class": "small"}}
 
@@ -32,7 +34,8 @@ def test_healthy_lab_measures_and_passes(healthy_lab, tmp_path: Path) -> None:
     run = run_suite(healthy_lab.workdir, tmp_path / "r", "-m", "benchmark", "-k", "not PERF-005", "--active",
                     profile=profile, benchmarks=True)
     verdicts = run.verdicts(("PERF",))
-    assert verdicts == {"PERF-001": "pass", "PERF-003": "pass"}, run.findings() or run.output[-3000:]
+    expected = dict.fromkeys(("PERF-001", "PERF-002", "PERF-003", "PERF-004"), "pass")
+    assert verdicts == expected, run.findings() or run.output[-3000:]
     tests = run.requirement("PERF-001")["tests"]
     assert len(tests) == 2, tests  # the local directory and the node cp-1
     assert run.run_dir is not None
@@ -41,27 +44,31 @@ def test_healthy_lab_measures_and_passes(healthy_lab, tmp_path: Path) -> None:
     assert any('"jobname" : "etcd-wal"' in text for text in texts)  # fio's own JSON output, as evidence
     assert any(text.startswith("fio --output-format=json --name=etcd-wal") for text in texts)  # its command line
     charts = list(attachments.glob("*-attachment.svg"))
-    assert len(charts) == 2
+    assert len(charts) == 3  # one chart per target: local, node, kubermatic-fast
     assert all(c.read_text().startswith("<svg") for c in charts)
     assert "data:image/svg+xml;base64," in (run.run_dir / "report.html").read_text()  # embedded, self-contained
 
 
-def test_a_throttled_disk_fails_fdatasync_and_throughput(kkp_lab_factory, tmp_path: Path) -> None:
-    lab = kkp_lab_factory(["disk-slow"])
-    run = run_suite(lab.workdir, tmp_path / "r", "-m", "benchmark", "-k", "not PERF-005", benchmarks=True)
-    assert run.verdicts(("PERF",)) == {"PERF-001": "fail", "PERF-003": "fail"}, run.output[-3000:]
+def test_throttled_disks_fail_fdatasync_and_throughput(kkp_lab_factory, tmp_path: Path) -> None:
+    """The node's etcd directory and the kubermatic-fast volumes on disks capped at 40 IOPS and 10 MB/s."""
+    lab = kkp_lab_factory(["disk-slow", "kube-fast-volumes-slow"])
+    run = run_suite(lab.workdir, tmp_path / "r", "-m", "benchmark", "-k", "not PERF-005", "--active",
+                    benchmarks=True)
+    expected = dict.fromkeys(("PERF-001", "PERF-002", "PERF-003", "PERF-004"), "fail")
+    assert run.verdicts(("PERF",)) == expected, run.output[-3000:]
     latency = [m["message"] for m in run.requirement("PERF-001")["messages"] if m["verdict"] == "fail"]
     assert len(latency) == 1, latency
     assert "node-etcd on 127.0.1.1" in latency[0], latency  # the node; the local disk passes
-    assert "expected 99th percentile of fdatasync below 10 ms" in latency[0]
-    assert "found " in latency[0]
-    assert " ms over " in latency[0]
-    assert "ext4 /dev/loop" in latency[0]
-    assert "Fix: " in latency[0]
-    assert "Docs: https://etcd.io/" in latency[0]
+    for message in (latency[0], run.requirement("PERF-002")["messages"][0]["message"]):
+        assert "expected 99th percentile of fdatasync below 10 ms" in message
+        assert " ms over " in message
+        assert "ext4 /dev/loop" in message
+        assert "Fix: " in message
+        assert "Docs: https://etcd.io/" in message
     throughput = run.requirement("PERF-003")["messages"][-1]["message"]
     assert "IOPS (4 KiB, queue depth 32) < 4500" in throughput
     assert "MB/s (1 MiB blocks) < 75" in throughput
+    assert "< 7500" in run.requirement("PERF-004")["messages"][0]["message"]  # kubermatic-fast: the large class
 
 
 def test_missing_fio_and_an_unreachable_etcd_are_errors(kkp_lab_factory, tmp_path: Path) -> None:
@@ -113,3 +120,11 @@ def test_benchmarks_run_only_when_selected_or_enabled(healthy_lab, tmp_path: Pat
     chosen = run_suite(healthy_lab.workdir, tmp_path / "b", "-m", "performance", "-k", "PERF-001", profile=disabled,
                        benchmarks=True)
     assert chosen.verdicts(("PERF",)) == {"PERF-001": "pass"}, chosen.output[-3000:]
+
+
+def test_every_measured_fault_is_proven_here() -> None:
+    """test_lab_suite.py leaves the faults that break only measuring checks to this module."""
+    measured = {name for name, fault in FAULTS.items() if fault.breaks and set(fault.breaks) <= MEASURED}
+    source = Path(__file__).read_text()
+    assert measured == {"disk-slow", "kube-fast-volumes-slow", "etcd-cpu-starved"}
+    assert all(f'"{name}"' in source for name in measured | {"etcd-unreachable", "node-fio-missing"})

@@ -19,7 +19,7 @@ from typing import Any
 import kubernetes
 import pytest
 
-from kkp_readiness.lab import LabCA, LabContext, resolve_faults
+from kkp_readiness.lab import Lab, LabCA, LabContext, resolve_faults
 from kkp_readiness.lab.kubeapi import KubeApiPart
 from kkp_readiness.lab.part import running_as_root
 from kkp_readiness.probes.fio import parse_fio_json
@@ -154,6 +154,7 @@ def test_namespace_delete_stops_a_running_pod(state: dict[str, Any]) -> None:
         assert not run.done or not run.succeeded
     finally:
         session.cleanup()
+    assert not any(Path(state["volumes_dir"]).iterdir()), "the deleted claim's volume directory is left"
     batch = kubernetes.client.BatchV1Api(session.reader._client())
     with pytest.raises(kubernetes.client.ApiException):
         batch.read_namespaced_job("fio-probe", session.namespace)
@@ -170,8 +171,11 @@ def test_fio_runs_on_the_volume(session: ActiveSession) -> None:
 
 
 @pytest.mark.skipif(not running_as_root() or shutil.which("fio") is None, reason="needs root and fio")
-def test_fast_volumes_slow_fault_throttles_fio(start_part: Callable[..., dict[str, Any]]) -> None:
-    slow = start_part("kube-fast-volumes-slow")
+def test_fast_volumes_slow_fault_throttles_fio(kkp_lab_factory: Callable[..., Lab]) -> None:
+    """The whole lab with the fault: kubermatic-fast volumes sit on the throttled disk, others do not."""
+    lab = kkp_lab_factory(["kube-fast-volumes-slow"])
+    assert lab.state is not None
+    slow = lab.state["kubeapi"]
     session = _session(slow)
     try:
         run = _run(session, ["fio", "--name=wal", "--directory=/data", "--size=64k", "--bs=2300", "--rw=write",
@@ -180,6 +184,10 @@ def test_fast_volumes_slow_fault_throttles_fio(start_part: Callable[..., dict[st
         volume = run.objects["claim"]["spec"]["volumeName"]
         assert (Path(slow["volumes_dir"]).parent / "volumes-slow" / volume).is_dir()
         p99 = parse_fio_json(run.log).job("wal").sync_percentile(99.0)
+        assert p99 is not None
         assert p99 > 10, p99
+        other = session.run_job("other", "standard", "1Gi", "img", ["sh", "-c", "echo ok"], "/data", 10)
+        assert other.succeeded, other.reason
+        assert (Path(slow["volumes_dir"]) / other.objects["claim"]["spec"]["volumeName"]).is_dir()
     finally:
         session.cleanup()

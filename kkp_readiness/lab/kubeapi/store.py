@@ -36,6 +36,7 @@ import datetime as dt
 import ipaddress
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import threading
@@ -168,6 +169,8 @@ class Store:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         #: Pod uids whose container was started (each pod runs once).
         self._started: set[str] = set()
+        #: Set by ``shutdown``: nothing is started any more.
+        self._stopping = False
         self.registry = registry or Registry.build(cluster.resources)
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
@@ -327,6 +330,9 @@ class Store:
             self._event(rtype, "DELETED", obj)
             if rtype.kind == "Pod":
                 self._kill(obj["metadata"].get("uid", ""))
+            elif rtype.kind == "PersistentVolume" and self.volumes_dir is not None:
+                # reclaimPolicy Delete: the volume's data goes with it.
+                shutil.rmtree(self._volume_path(obj), ignore_errors=True)
             if rtype.kind == "Namespace":
                 for key in [k for k in self.objects if k[1] == name]:
                     child = self.objects.get(key)
@@ -731,10 +737,14 @@ class Store:
         """The host directory of a PersistentVolume (created on first use); None without ``volumes_dir``."""
         if self.volumes_dir is None:
             return None
-        base = self.class_dirs.get(str(volume.get("spec", {}).get("storageClassName")), self.volumes_dir)
-        path = base / volume["metadata"]["name"]
+        path = self._volume_path(volume)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def _volume_path(self, volume: Object) -> Path:
+        assert self.volumes_dir is not None
+        base = self.class_dirs.get(str(volume.get("spec", {}).get("storageClassName")), self.volumes_dir)
+        return base / volume["metadata"]["name"]
 
     def log_path(self, pod: Object) -> Path | None:
         if self.volumes_dir is None:
@@ -768,7 +778,7 @@ class Store:
         uid = pod["metadata"]["uid"]
         log = self.log_path(pod)
         containers = pod.get("spec", {}).get("containers") or []
-        if log is None or uid in self._started or not containers:
+        if log is None or uid in self._started or not containers or self._stopping:
             return
         self._started.add(uid)
         container = containers[0]
@@ -837,6 +847,7 @@ class Store:
     def shutdown(self, timeout: float = 5.0) -> None:
         """Kill every process the lab's kubelet runs (the server is stopping) and reap them."""
         with self.lock:
+            self._stopping = True
             processes = list(self.processes.values())
             for uid in list(self.processes):
                 self._kill(uid)
