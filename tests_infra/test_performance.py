@@ -172,9 +172,11 @@ def test_etcd_check_perf(loaded_profile: LoadedProfile, request: pytest.FixtureR
     prefix = f"/kkp-readiness-check-perf/{secrets.token_hex(6)}/"
     timeout = etcd_perf.DURATION_S + SLACK_S
     if perf.etcd is not None and request.config.getoption("active"):
-        argv = etcd_perf.check_perf_argv(perf.etcd.endpoints, load, prefix, _etcd_tls(loaded_profile),
-                                         loaded_profile.profile.timeouts.kube)
+        tls, limit = _etcd_tls(loaded_profile), loaded_profile.profile.timeouts.kube
         where = f"etcd {', '.join(perf.etcd.endpoints)}"
+        health = run_local(etcd_perf.health_argv(perf.etcd.endpoints, tls, limit), limit * 2, env={"ETCDCTL_API": "3"})
+        etcd_perf.read_health(health.exit_status, health.stdout, health.stderr, where)
+        argv = etcd_perf.check_perf_argv(perf.etcd.endpoints, load, prefix, tls, limit)
         evidence.attach("command", " ".join(argv))
         result = run_local(argv, timeout, env={"ETCDCTL_API": "3"})
     else:

@@ -143,6 +143,25 @@ def check_perf_argv(endpoints: list[str], load: str, prefix: str, tls: EtcdClien
             *(tls.args() if tls else []), "check", "perf", f"--load={load}", f"--prefix={prefix}"]
 
 
+def health_argv(endpoints: list[str], tls: EtcdClientTls | None, timeout: float) -> list[str]:
+    """``etcdctl endpoint health``, bounded: check perf against an etcd that does not answer would block its
+    whole 60 s before failing, so the endpoints are asked first."""
+    seconds = f"{max(1, int(timeout))}s"
+    return ["etcdctl", f"--endpoints={','.join(endpoints)}", f"--dial-timeout={seconds}",
+            f"--command-timeout={seconds}", *(tls.args() if tls else []), "endpoint", "health"]
+
+
+def read_health(exit_status: int, stdout: str, stderr: str, where: str) -> None:
+    """Nothing when every endpoint is healthy; an ``EtcdProbeError`` with etcdctl's reasons otherwise."""
+    if exit_status == 0:
+        return
+    unhealthy = [line.strip() for line in (stdout + "\n" + stderr).splitlines() if "is unhealthy" in line]
+    reason = "; ".join(unhealthy[:3]) or _etcdctl_reason(stderr or stdout)
+    hint = " (nothing answered: etcd down, wrong port, a firewall, or certificates it refuses)" \
+        if "deadline exceeded" in reason or "refused" in reason else ""
+    raise EtcdProbeError(f"{where} is not healthy, check perf cannot run: {reason}{hint}")
+
+
 def throwaway_script(base: str, load: str, prefix: str, client_port: int, peer_port: int, timeout: float) -> str:
     """A POSIX shell script: start an etcd in a temporary directory under ``base`` on loopback ports of the
     target, wait until it is healthy, run check perf against it, stop it and remove the directory.

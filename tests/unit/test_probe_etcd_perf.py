@@ -67,3 +67,13 @@ def test_the_throwaway_script_without_etcd_exits_127(tmp_path: Path) -> None:
     assert result.returncode == 127
     assert "etcd" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unhealthy_endpoint_is_named_before_check_perf_runs() -> None:
+    with pytest.raises(etcd_perf.EtcdProbeError, match=r"is unhealthy: failed to commit proposal.*nothing answered"):
+        etcd_perf.read_health(1, "", "https://127.0.0.1:9 is unhealthy: failed to commit proposal: context deadline "
+                                     "exceeded\nError: unhealthy cluster\n", "etcd https://127.0.0.1:9")
+    etcd_perf.read_health(0, "https://127.0.0.1:2379 is healthy: successfully committed proposal", "", "etcd")
+    argv = etcd_perf.health_argv(["https://127.0.0.1:2379"], etcd_perf.EtcdClientTls("/ca"), 3)
+    assert argv[-2:] == ["endpoint", "health"]
+    assert "--command-timeout=3s" in argv
