@@ -133,14 +133,26 @@ class Part(ABC):
         except Exception:
             return False
 
+    #: What a part set up on the machine besides daemons (a mount, a cgroup): state key -> the function that
+    #: undoes it from the recorded state. ``stop`` runs them after the daemons, also in a part re-attached
+    #: from ``state.json`` by another process (``lab down``).
+    undo: ClassVar[dict[str, Callable[[Any], None]]] = {}
+
     def stop(self) -> None:
-        """Stop every daemon of the part (last started first); errors are collected and raised."""
+        """Stop every daemon of the part (last started first), then undo what ``undo`` names; errors are
+        collected and raised together."""
         errors = []
         for daemon in reversed(self.daemons):
             try:
                 daemon.stop()
             except Exception as exc:
                 errors.append(str(exc))
+        for key, undo in self.undo.items():
+            if key in self.state:
+                try:
+                    undo(self.state[key])
+                except LabError as exc:
+                    errors.append(str(exc))
         if errors:
             raise LabError(f"{self.name}: " + "; ".join(errors))
 

@@ -29,9 +29,10 @@ import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from kkp_readiness.errors import LabError
 from kkp_readiness.lab.part import LabContext, Part
@@ -143,6 +144,7 @@ class PerfPart(Part):
     """The disks fio measures and a real etcd for ``etcdctl check perf``."""
 
     name = "perf"
+    undo: ClassVar[dict[str, Callable[[Any], None]]] = {"cpu_cgroup": remove_cgroup, "slow_disk": remove_slow_disk}
 
     def start(self, ctx: LabContext) -> dict[str, Any]:
         plan = PerfPlan()
@@ -203,18 +205,3 @@ class PerfPart(Part):
 
     def answering(self) -> bool:
         return not self.daemons or etcd_answers(int(self.state["etcd_port"]))
-
-    def stop(self) -> None:
-        errors = []
-        try:
-            super().stop()
-        except LabError as exc:
-            errors.append(str(exc))
-        for key, undo in (("cpu_cgroup", remove_cgroup), ("slow_disk", remove_slow_disk)):
-            if key in self.state:
-                try:
-                    undo(self.state[key])
-                except LabError as exc:
-                    errors.append(str(exc))
-        if errors:
-            raise LabError(f"{self.name}: " + "; ".join(errors))

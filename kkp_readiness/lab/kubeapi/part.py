@@ -38,7 +38,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -187,6 +187,7 @@ class KubeApiPart(Part):
     """A Kubernetes API test server (``python -m kkp_readiness.lab.kubeapi``) on a free port."""
 
     name = "kubeapi"
+    undo: ClassVar[dict[str, Callable[[Any], None]]] = {"slow_disk": remove_slow_disk}
 
     def start(self, ctx: LabContext) -> dict[str, Any]:
         plan = KubePlan()
@@ -315,21 +316,6 @@ class KubeApiPart(Part):
         if not self.state.get("serving", True):
             return False
         return probe(int(self.state["port"]), Path(self.state["root_ca"]), timeout=0.5)
-
-    def stop(self) -> None:
-        """Stop the server (which kills the processes of its pods), then remove the slow disk, if any."""
-        errors = []
-        try:
-            super().stop()
-        except LabError as exc:
-            errors.append(str(exc))
-        if "slow_disk" in self.state:
-            try:
-                remove_slow_disk(self.state["slow_disk"])
-            except LabError as exc:
-                errors.append(str(exc))
-        if errors:
-            raise LabError(f"{self.name}: " + "; ".join(errors))
 
 
 __all__ = [
