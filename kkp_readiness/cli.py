@@ -184,6 +184,31 @@ def _demo(args: argparse.Namespace) -> int:
     return code
 
 
+def _verify(args: argparse.Namespace) -> int:
+    """Recompute every artifact's SHA-256 and check the manifest's signature; name what changed."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from kkp_readiness.report.manifest import verify_run
+
+    public_key = None
+    if args.public_key:
+        try:
+            loaded = serialization.load_pem_public_key(Path(args.public_key).read_bytes())
+        except (OSError, ValueError) as exc:
+            print(f"error: cannot read the public key {args.public_key}: {exc}", file=sys.stderr)
+            return ExitCode.USAGE
+        if not isinstance(loaded, Ed25519PublicKey):
+            print(f"error: {args.public_key} is not an Ed25519 public key", file=sys.stderr)
+            return ExitCode.USAGE
+        public_key = loaded
+    result = verify_run(Path(args.run_dir), public_key)
+    for line in result.lines():
+        print(line)
+    print("verified: nothing changed since the run" if result.ok else "NOT VERIFIED: the run directory changed")
+    return ExitCode.OK if result.ok else ExitCode.FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kkp-readiness", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"kkp-readiness {__version__}")
@@ -214,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--profile", required=True, help="profile name or path")
     collect.add_argument("--out", required=True, metavar="DIR", help="a new or empty directory for the snapshot")
     collect.set_defaults(handler=_collect)
+
+    verify = commands.add_parser("verify", help="check a run directory against its (signed) manifest")
+    verify.add_argument("run_dir", metavar="RUN_DIR", help="reports/<run-id>")
+    verify.add_argument("--public-key", help="the Ed25519 public key (PEM) the manifest must be signed with")
+    verify.set_defaults(handler=_verify)
 
     run = commands.add_parser("run", help="run the suite (arguments after -- go to pytest)")
     run.add_argument("--project-dir", action="store_true", help="run from the suite's checkout directory")

@@ -30,7 +30,7 @@ from kkp_readiness.catalogue import Catalogue, Requirement, implemented_ids, loa
 from kkp_readiness.errors import CatalogueError, ProbeError, ProfileError
 from kkp_readiness.evidence import Evidence
 from kkp_readiness.profile import LoadedProfile, load_profile
-from kkp_readiness.report import allure_cli
+from kkp_readiness.report import allure_cli, manifest
 from kkp_readiness.report.results import ResultsCollector, write_results
 from kkp_readiness.report.run import RunInfo, create_run_dir, git_commit, new_run_id, now_iso
 from kkp_readiness.verdict import CheckFailed, ExitCode, Verdict
@@ -559,4 +559,25 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         generated = allure_cli.generate(run_dir / "allure-results", run_dir / "allure-report")
         if generated:
             redact.scrub_tree(run_dir / "allure-report")
+    _write_manifest(config, state)
     print(f"\nkkp-readiness: reports of run {state.info.id} in {run_dir}", file=sys.stderr)
+
+
+def _write_manifest(config: pytest.Config, state: RunState) -> None:
+    """Last of all: every artifact's SHA-256 in manifest.json, signed with the profile's key if it names one.
+
+    A key that cannot be used does not lose the run: the manifest is written unsigned and the problem said.
+    """
+    assert state.run_dir is not None
+    assert state.info is not None
+    loaded = config.stash.get(PROFILE_KEY, None)
+    spec = loaded.profile.handover if loaded is not None else None
+    key = None
+    if loaded is not None and spec is not None and spec.signing_key:
+        path = Path(loaded.resolve_path(("handover", "signing_key"), spec.signing_key) or spec.signing_key)
+        passphrase = spec.signing_key_passphrase.reveal() if spec.signing_key_passphrase else None
+        try:
+            key = manifest.load_signing_key(path, passphrase)
+        except manifest.ManifestError as exc:
+            print(f"kkp-readiness: manifest.json left UNSIGNED: {exc}", file=sys.stderr)
+    manifest.write_manifest(state.run_dir, state.info.id, key)

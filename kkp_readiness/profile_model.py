@@ -565,6 +565,14 @@ class PerformanceSpec(Strict):
         return self
 
 
+class HandoverSpec(Strict):
+    """The run's auditable artifacts: a signed manifest (``kkp-readiness verify RUN_DIR``)."""
+
+    signing_key: str | None = Field(None, description="Ed25519 private key (PEM or OpenSSH) that signs "
+                                                      "manifest.json; unset: the manifest is written unsigned")
+    signing_key_passphrase: SecretRef | None = None
+
+
 class ActiveSpec(Strict):
     """Active checks (``--active``): what they create and how long they wait for the cluster."""
 
@@ -605,6 +613,7 @@ class Profile(Strict):
     config_repo: ConfigRepoSpec = Field(default_factory=ConfigRepoSpec)
     cloud: CloudSpec = Field(default_factory=CloudSpec)
     performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
+    handover: HandoverSpec = Field(default_factory=HandoverSpec)
     active: ActiveSpec = Field(default_factory=ActiveSpec)
     timeouts: TimeoutsSpec = Field(default_factory=TimeoutsSpec)
 
