@@ -16,6 +16,7 @@ the profile, and turns the test's outcome into a verdict:
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import sys
@@ -34,10 +35,12 @@ from kkp_readiness.report import allure_cli, manifest
 from kkp_readiness.report.results import ResultsCollector, write_results
 from kkp_readiness.report.run import RunInfo, create_run_dir, git_commit, new_run_id, now_iso
 from kkp_readiness.verdict import CheckFailed, ExitCode, Verdict
+from kkp_readiness.waivers import Waiver, WaiverError, find_waiver, load_waivers
 
 PROFILE_KEY = pytest.StashKey[LoadedProfile | None]()
 RUN_KEY = pytest.StashKey["RunState"]()
 EVIDENCE_KEY = pytest.StashKey[Evidence]()
+WAIVERS_KEY = pytest.StashKey[list[Waiver]]()
 REQUIREMENT_KEY = pytest.StashKey[Requirement]()
 
 
@@ -77,6 +80,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="do not generate allure-report/ even when the Allure CLI is available")
     group.addoption("--cluster-snapshot", metavar="DIR", default=None,
                     help="run the cluster checks on what `kkp-readiness collect` saved in DIR, not a live API")
+    group.addoption("--waivers", metavar="FILE", default=os.environ.get("KKP_READINESS_WAIVERS"),
+                    help="waiver file (requirement, justification, owner, expires); default: the profile's waivers")
 
 
 # ----------------------------------------------------------------------------- configure
@@ -120,6 +125,11 @@ def pytest_configure(config: pytest.Config) -> None:
             _exit_usage(f"profile error: {exc}")
             return
     config.stash[PROFILE_KEY] = loaded
+    try:
+        config.stash[WAIVERS_KEY] = _load_waivers(config, loaded, catalogue)
+    except WaiverError as exc:
+        _exit_usage(f"waivers error: {exc}")
+        return
 
     collector = ResultsCollector(catalogue, set(implemented_ids()))
     if _is_worker(config):
@@ -137,11 +147,24 @@ def pytest_configure(config: pytest.Config) -> None:
     _prepare_run_dir(config, loaded, collector)
 
 
+def _load_waivers(config: pytest.Config, loaded: LoadedProfile | None, catalogue: Catalogue) -> list[Waiver]:
+    """The run's waivers: ``--waivers`` or the profile's ``waivers`` file, validated before any check."""
+    option = config.getoption("waivers")
+    if option:
+        path: str | None = str(Path(option).resolve())
+    elif loaded is not None and loaded.profile.waivers:
+        path = loaded.resolve_path(("waivers",), loaded.profile.waivers)
+    else:
+        return []
+    assert path is not None
+    return load_waivers(Path(path), {requirement.id for requirement in catalogue})
+
+
 def refuse_detached_path_values(config: pytest.Config) -> None:
     """``--reports-dir /elsewhere`` would make pytest take /elsewhere as a test path when it looks for its rootdir
     (plugin options are not known yet at that point), silently collecting the wrong tests; demand ``=``."""
     args = list(config.invocation_params.args)
-    for option in ("--reports-dir", "--profile", "--cluster-snapshot"):
+    for option in ("--reports-dir", "--profile", "--cluster-snapshot", "--waivers"):
         if option in args:
             index = args.index(option)
             value = args[index + 1] if index + 1 < len(args) else ""
@@ -406,6 +429,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         verdict = Verdict.PASS
     if verdict is None:
         return
+    if verdict in (Verdict.FAIL, Verdict.WARN):
+        verdict, message = _apply_waiver(item, requirement, report, verdict, message)
     report.kkp = {  # type: ignore[attr-defined]
         "requirement": requirement.id,
         "section": requirement.section,
@@ -421,6 +446,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
             from kkp_readiness.report.html import add_extras
 
             add_extras(report, evidence.items if evidence else [], message if verdict is not Verdict.PASS else "")
+
+
+def _apply_waiver(item: pytest.Item, requirement: Requirement, report: pytest.TestReport, verdict: Verdict,
+                  message: str) -> tuple[Verdict, str]:
+    """A finding with an active waiver becomes ``waived`` (never ``pass``); an expired one is named and waives
+    nothing."""
+    waivers = item.config.stash.get(WAIVERS_KEY, [])
+    callspec = getattr(item, "callspec", None)
+    waiver = find_waiver(waivers, requirement.id, callspec.id if callspec else "", run_date()) if waivers else None
+    if waiver is None:
+        return verdict, message
+    if not waiver.active(run_date()):
+        message = f"{message}\nExpired {waiver.describe()} (expired, no longer waives; renew it or fix the finding)"
+        report.longrepr = message if verdict is Verdict.FAIL else report.longrepr
+        if verdict is Verdict.WARN:
+            report.wasxfail = f"WARN {message}"
+        return verdict, message
+    message = f"[{requirement.id}] WAIVED ({waiver.describe()}); the finding stands: {message}"
+    report.outcome = "skipped"  # neither a failure nor a pass, like a warning
+    report.wasxfail = f"WAIVED {message}"
+    return Verdict.WAIVED, message
+
+
+def run_date() -> dt.date:
+    """The day waivers are judged on (UTC, like the run's timestamps)."""
+    return dt.datetime.now(dt.UTC).date()
 
 
 def _redact_report(report: pytest.TestReport) -> None:
@@ -442,6 +493,8 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     verdict = info["verdict"]
     if verdict == "warn":
         return "warned", "W", "WARN"
+    if verdict == "waived":
+        return "waived", "V", "WAIVED"
     if verdict == "error" and report.when == "call":
         return "error", "E", "ERROR"
     return None
@@ -512,7 +565,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _CONTROLLER.exit_code = code
     state.info.finished = now_iso()
     if state.run_dir is not None:
-        write_results(state.run_dir / "results.json", state.info.to_dict(), state.collector.requirements(), code)
+        waivers = [w.to_dict(run_date()) for w in session.config.stash.get(WAIVERS_KEY, [])]
+        write_results(state.run_dir / "results.json", state.info.to_dict(), state.collector.requirements(), code,
+                      waivers)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -526,11 +581,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.section("requirement verdicts")
     for row in rows:
         markup = {"pass": {"green": True}, "fail": {"red": True, "bold": True}, "warn": {"yellow": True},
-                  "error": {"purple": True, "bold": True}}.get(row["verdict"], {})
+                  "error": {"purple": True, "bold": True}, "waived": {"blue": True}}.get(row["verdict"], {})
         terminalreporter.write(f"{row['verdict'].upper():<8}", **markup)
         terminalreporter.write_line(f"{row['id']:<15}{row['title']}")
         for entry in row["messages"]:
-            if entry["verdict"] in ("fail", "warn", "error"):
+            if entry["verdict"] in ("fail", "warn", "error", "waived"):
                 first = entry["message"].splitlines()[0]
                 terminalreporter.write_line(f"{'':8}{'':15}- {first}")
     counts: dict[str, int] = {}

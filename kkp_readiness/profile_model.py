@@ -614,6 +614,7 @@ class Profile(Strict):
     cloud: CloudSpec = Field(default_factory=CloudSpec)
     performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
     handover: HandoverSpec = Field(default_factory=HandoverSpec)
+    waivers: str | None = Field(None, description="the waiver file (see kkp_readiness/waivers.py); --waivers wins")
     active: ActiveSpec = Field(default_factory=ActiveSpec)
     timeouts: TimeoutsSpec = Field(default_factory=TimeoutsSpec)
 

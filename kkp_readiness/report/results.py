@@ -93,13 +93,15 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, int]:
     return {str(v): counts.get(str(v), 0) for v in Verdict}
 
 
-def write_results(path: Path, run: dict[str, Any], rows: list[dict[str, Any]], exit_status: int) -> None:
-    """Write ``results.json`` (redacted like every artifact)."""
+def write_results(path: Path, run: dict[str, Any], rows: list[dict[str, Any]], exit_status: int,
+                  waivers: list[dict[str, Any]] | None = None) -> None:
+    """Write ``results.json`` (redacted like every artifact), with the run's waivers and whether each expired."""
     document = {
         "schema": 1,
         "run": run,
         "exit_code": exit_status,
         "summary": summary(rows),
         "requirements": rows,
+        "waivers": waivers or [],
     }
     path.write_text(json.dumps(redact_obj(document), indent=2) + "\n", encoding="utf-8")
