@@ -459,9 +459,10 @@ def _apply_waiver(item: pytest.Item, requirement: Requirement, report: pytest.Te
         return verdict, message
     if not waiver.active(run_date()):
         message = f"{message}\nExpired {waiver.describe()} (expired, no longer waives; renew it or fix the finding)"
-        report.longrepr = message if verdict is Verdict.FAIL else report.longrepr
         if verdict is Verdict.WARN:
             report.wasxfail = f"WARN {message}"
+        else:
+            report.longrepr = message
         return verdict, message
     message = f"[{requirement.id}] WAIVED ({waiver.describe()}); the finding stands: {message}"
     report.outcome = "skipped"  # neither a failure nor a pass, like a warning

@@ -15,7 +15,7 @@ import pytest
 
 from fixtures.active import ActiveSessions
 from fixtures.cluster import Clusters
-from fixtures.performance import SLACK_S, DiskTarget, Measure, TargetShell, disk_targets
+from fixtures.performance import SLACK_S, DiskTarget, Measure, TargetShell, disk_targets, report_with_evidence
 from fixtures.site import SeedTarget
 from kkp_readiness import kube_facts as facts
 from kkp_readiness.errors import KubeProbeError, ProbeError
@@ -29,11 +29,6 @@ from kkp_readiness.report.chart import percentile_chart
 from kkp_readiness.verdict import expect
 
 
-def _fio_size_bytes(size: str) -> int:
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    return int(size[:-1]) * units[size[-1].lower()] if size[-1].isalpha() else int(size)
-
-
 def _judge_fdatasync(report: fio.FioReport, where: str, profile: Profile, evidence: Evidence) -> None:
     """The etcd recipe's fdatasync p99 against the threshold (PERF-001 and PERF-002)."""
     perf = profile.performance
@@ -44,8 +39,8 @@ def _judge_fdatasync(report: fio.FioReport, where: str, profile: Profile, eviden
     evidence.attach_svg(f"fdatasync latency on {where}",
                         percentile_chart(job.sync_percentiles_ms, perf.fdatasync_p99_ms,
                                          f"fdatasync latency, {where} ({report.filesystem})"))
-    written = job.write_ios * perf.fio.block_size
-    cut_short = written < _fio_size_bytes(perf.fio.size)
+    written = job.write_bytes
+    cut_short = written < fio.size_bytes(perf.fio.size)
     others = ", ".join(f"p{float(k):g} {v:.2f} ms" for k, v in job.sync_percentiles_ms.items()
                        if k in ("50.000000", "99.900000"))
     expect(p99 < perf.fdatasync_p99_ms, where,
@@ -131,9 +126,7 @@ def _measure_fast_volume(active: ActiveSessions, seed: SeedTarget, profile: Prof
             raise fio.FioMissing(f"the image {perf.storageclass.image} has no fio (exit 127); set "
                                  "performance.storageclass.image to an image with fio and sh on its PATH")
         raise KubeProbeError(f"the fio Job on {where} did not succeed: {job.reason}")
-    report = fio.read_result(run, 0, job.log, "", where)
-    evidence.attach(f"fio output ({run.kind}, {report.version}, {report.filesystem})", report.raw)
-    return report
+    return report_with_evidence(run, 0, job.log, "", where, evidence)
 
 
 # Ensures the storage KKP puts user-cluster etcds on syncs as fast as etcd needs.

@@ -96,6 +96,16 @@ class FioRun:
         ])
 
 
+def size_bytes(size: str) -> int:
+    """fio's size syntax (``22m``, ``512k``, ``1g``, plain bytes; binary units, as fio reads them) in bytes.
+
+    >>> size_bytes("22m"), size_bytes("4096")
+    (23068672, 4096)
+    """
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    return int(size[:-1]) * units[size[-1].lower()] if size[-1].isalpha() else int(size)
+
+
 def etcd_recipe(base: str, *, size: str, block_size: int, runtime: float) -> FioRun:
     """The etcd WAL recipe: sequential ``block_size`` writes, fdatasync after each, sync engine, ``size`` bytes."""
     job = FioJobSpec("etcd-wal", (("rw", "write"), ("ioengine", "sync"), ("fdatasync", "1"), ("size", size),
@@ -120,6 +130,7 @@ class FioJobResult:
     error: int
     runtime_ms: int
     write_ios: int
+    write_bytes: int
     write_iops: float
     write_bw_bytes: float
     sync_count: int
@@ -202,6 +213,7 @@ def parse_fio_json(text: str) -> FioReport:
             error=int(job.get("error", 0) or 0),
             runtime_ms=int(job.get("job_runtime", write.get("runtime", 0)) or 0),
             write_ios=int(write.get("total_ios", 0) or 0),
+            write_bytes=int(write.get("io_bytes", 0) or 0),
             write_iops=float(write.get("iops", 0.0) or 0.0),
             # bw_bytes appeared in fio 3.x; before, only bw (KiB/s).
             write_bw_bytes=float(bw_bytes) if bw_bytes is not None else float(write.get("bw", 0) or 0) * 1024,
@@ -233,3 +245,4 @@ def read_result(run: FioRun, exit_status: int, stdout: str, stderr: str, where: 
         raise FioError(f"fio job {failed[0].name} on {where} ended with error {failed[0].error} "
                        f"({stderr.strip()[-300:]})")
     return report
+

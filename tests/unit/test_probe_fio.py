@@ -36,6 +36,7 @@ def test_parsed_figures_equal_fios_own(path: Path) -> None:
         assert job.write_iops == raw_job["write"]["iops"]
         assert job.write_bw_bytes == raw_job["write"]["bw_bytes"]
         assert job.write_ios == raw_job["write"]["total_ios"]
+        assert job.write_bytes == raw_job["write"]["io_bytes"]
         percentiles = raw_job["sync"]["lat_ns"].get("percentile", {})
         assert job.sync_count == raw_job["sync"]["lat_ns"]["N"]
         for key, nanoseconds in percentiles.items():
@@ -49,7 +50,8 @@ def test_the_throttled_disk_recording_shows_the_slow_syncs() -> None:
     report = fio.parse_fio_json((DATA / "fio-3.33-etcd-recipe-throttled.out").read_text())
     job = report.job("etcd-wal")
     assert job.sync_percentile(99.0) > 10  # ms: the etcd threshold fails
-    assert job.write_ios * 2300 < 22 * (1 << 20)  # stopped by --runtime before 22 MiB
+    assert job.write_bytes == job.write_ios * 2300
+    assert job.write_bytes < fio.size_bytes("22m")  # stopped by --runtime before 22 MiB
 
 
 def test_notes_before_the_json_are_skipped() -> None:
