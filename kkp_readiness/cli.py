@@ -174,7 +174,8 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"\nlab stopped. The run wrote no reports (exit code {code}).")
         return code
     print(f"\nlab stopped. Reports of this run: {run_dir}")
-    for name in ("report.html", "results.json", "junit.xml", "allure-results", "allure-report"):
+    for name in ("handover.html", "report.html", "results.json", "junit.xml", "allure-results", "allure-report",
+                 "manifest.json"):
         if (run_dir / name).exists():
             print(f"  {name:<15}{run_dir / name}")
     if (run_dir / "allure-report").exists():
@@ -207,6 +208,24 @@ def _verify(args: argparse.Namespace) -> int:
         print(line)
     print("verified: nothing changed since the run" if result.ok else "NOT VERIFIED: the run directory changed")
     return ExitCode.OK if result.ok else ExitCode.FAILED
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from kkp_readiness.history_cli import diff_command
+
+    return diff_command(args)
+
+
+def _archive(args: argparse.Namespace) -> int:
+    from kkp_readiness.history_cli import archive_command
+
+    return archive_command(args)
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from kkp_readiness.history_cli import restore_command
+
+    return restore_command(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -244,6 +263,35 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("run_dir", metavar="RUN_DIR", help="reports/<run-id>")
     verify.add_argument("--public-key", help="the Ed25519 public key (PEM) the manifest must be signed with")
     verify.set_defaults(handler=_verify)
+
+    from kkp_readiness import handover_cli
+
+    handover_cli.add_commands(commands)
+
+    diff = commands.add_parser("diff", help="what changed between two runs (exit 1 if a requirement regressed)")
+    diff.add_argument("runs", nargs="+", metavar="RUN", help="OLD NEW (run directories or results.json), "
+                                                             "or NEW with --previous")
+    diff.add_argument("--previous", action="store_true",
+                      help="compare NEW with the previous run of its profile in NEW's reports directory")
+    diff.add_argument("--reports-dir", "--history-dir", dest="search_dirs", action="append", metavar="DIR",
+                      help="with --previous: search this directory of runs too (repeatable)")
+    diff.add_argument("--threshold", type=float, default=10.0, metavar="PCT",
+                      help="report figures that moved by at least PCT percent (default 10)")
+    diff.add_argument("--fail-on-figures", action="store_true", help="exit 1 also when a figure got worse")
+    diff.add_argument("--json", action="store_true", help="print the differences as JSON")
+    diff.set_defaults(handler=_diff)
+
+    archive = commands.add_parser("archive", help="pack a run directory (checked against its manifest) as .tar.gz")
+    archive.add_argument("run_dir", metavar="RUN_DIR", help="reports/<run-id>")
+    archive.add_argument("--out", metavar="FILE", help="the archive (default: ./<run-id>.tar.gz)")
+    archive.add_argument("--force", action="store_true", help="archive even if the run does not match its manifest")
+    archive.set_defaults(handler=_archive)
+
+    restore = commands.add_parser("restore", help="unpack a run archive into the reports directory and verify it")
+    restore.add_argument("archive", metavar="ARCHIVE", help="a .tar.gz written by `kkp-readiness archive`")
+    restore.add_argument("--reports-dir", default=os.environ.get("KKP_READINESS_REPORTS", "reports"), metavar="DIR",
+                         help="where the run directory is created (default: $KKP_READINESS_REPORTS or ./reports)")
+    restore.set_defaults(handler=_restore)
 
     run = commands.add_parser("run", help="run the suite (arguments after -- go to pytest)")
     run.add_argument("--project-dir", action="store_true", help="run from the suite's checkout directory")

@@ -16,6 +16,22 @@ import allure
 from kkp_readiness.redact import redact, redact_obj
 
 
+@dataclass(frozen=True)
+class Figure:
+    """A measured number a later run can be compared with (``kkp-readiness diff``, the handover trend).
+
+    ``better`` says which direction is an improvement, so a diff can say "worse" rather than "changed".
+    """
+
+    name: str
+    value: float
+    unit: str
+    better: str = "lower"  # or "higher"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "unit": self.unit, "better": self.better}
+
+
 @dataclass
 class Evidence:
     """The evidence of one test.
@@ -27,6 +43,7 @@ class Evidence:
     """
 
     items: list[tuple[str, str, str]] = field(default_factory=list)  # (name, kind, content)
+    figures: list[Figure] = field(default_factory=list)
 
     def attach(self, name: str, data: Any) -> None:
         """Attach a dict/list (as JSON) or text."""
@@ -43,3 +60,14 @@ class Evidence:
         """Attach a chart (inline SVG markup, see ``report.chart``): an image in both reports."""
         allure.attach(svg, name=name, attachment_type=allure.attachment_type.SVG)
         self.items.append((name, "svg", svg))
+
+    def figure(self, name: str, value: float, unit: str, better: str = "lower") -> None:
+        """Record a measured figure (also kept as evidence text), e.g. ``figure("fdatasync p99", 3.2, "ms")``."""
+        if better not in ("lower", "higher"):
+            raise ValueError(f"better must be 'lower' or 'higher', not {better!r}")
+        self.figures.append(Figure(name, round(float(value), 4), unit, better))
+
+    def to_dicts(self) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+        """The evidence and figures as JSON-able lists (``results.json`` and the handover report)."""
+        return ([{"name": name, "kind": kind, "content": content} for name, kind, content in self.items],
+                [figure.to_dict() for figure in self.figures])

@@ -180,6 +180,11 @@ def _prepare_run_dir(config: pytest.Config, loaded: LoadedProfile, collector: Re
         profile_sha256=loaded.sha256,
         started=now_iso(),
         tool_commit=git_commit(),
+        site=loaded.profile.description,
+        base_domain=loaded.profile.base_domain,
+        kkp_version=loaded.profile.kkp.version,
+        kkp_edition=loaded.profile.kkp.edition,
+        seeds=[seed.name for seed in loaded.profile.seeds],
         pytest_args=[redact.redact(a) for a in config.invocation_params.args],
         markexpr=config.option.markexpr or "",
         keywordexpr=config.option.keyword or "",
@@ -442,6 +447,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     }
     if report.when == "call" or verdict is not Verdict.PASS:
         evidence = item.stash.get(EVIDENCE_KEY, None)
+        if evidence is not None:  # travels with the report (also from xdist workers) into results.json
+            report.kkp["evidence"], report.kkp["figures"] = evidence.to_dicts()  # type: ignore[attr-defined]
         if item.config.pluginmanager.hasplugin("html"):
             from kkp_readiness.report.html import add_extras
 
@@ -615,25 +622,50 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         generated = allure_cli.generate(run_dir / "allure-results", run_dir / "allure-report")
         if generated:
             redact.scrub_tree(run_dir / "allure-report")
-    _write_manifest(config, state)
+    key = _signing_key(config)
+    _write_handover(config, state, key)
+    manifest.write_manifest(run_dir, state.info.id, key)  # last of all: it hashes every other artifact
     print(f"\nkkp-readiness: reports of run {state.info.id} in {run_dir}", file=sys.stderr)
 
 
-def _write_manifest(config: pytest.Config, state: RunState) -> None:
-    """Last of all: every artifact's SHA-256 in manifest.json, signed with the profile's key if it names one.
+def _signing_key(config: pytest.Config) -> Any:
+    """The profile's manifest signing key, or None (unsigned).
 
     A key that cannot be used does not lose the run: the manifest is written unsigned and the problem said.
     """
-    assert state.run_dir is not None
-    assert state.info is not None
     loaded = config.stash.get(PROFILE_KEY, None)
     spec = loaded.profile.handover if loaded is not None else None
-    key = None
-    if loaded is not None and spec is not None and spec.signing_key:
-        path = Path(loaded.resolve_path(("handover", "signing_key"), spec.signing_key) or spec.signing_key)
-        passphrase = spec.signing_key_passphrase.reveal() if spec.signing_key_passphrase else None
-        try:
-            key = manifest.load_signing_key(path, passphrase)
-        except manifest.ManifestError as exc:
-            print(f"kkp-readiness: manifest.json left UNSIGNED: {exc}", file=sys.stderr)
-    manifest.write_manifest(state.run_dir, state.info.id, key)
+    if loaded is None or spec is None or not spec.signing_key:
+        return None
+    path = Path(loaded.resolve_path(("handover", "signing_key"), spec.signing_key) or spec.signing_key)
+    passphrase = spec.signing_key_passphrase.reveal() if spec.signing_key_passphrase else None
+    try:
+        return manifest.load_signing_key(path, passphrase)
+    except manifest.ManifestError as exc:
+        print(f"kkp-readiness: manifest.json left UNSIGNED: {exc}", file=sys.stderr)
+        return None
+
+
+def _write_handover(config: pytest.Config, state: RunState, key: Any) -> None:
+    """The customer's document (handover.html), from the results.json just written; never loses the run."""
+    from kkp_readiness.report.handover import HistoryView, write_handover
+
+    assert state.run_dir is not None
+    results_file = state.run_dir / "results.json"
+    if not results_file.is_file():
+        return
+    from kkp_readiness.report.history import history_directories
+    from kkp_readiness.report.history_view import history_view
+
+    fingerprint = manifest.key_fingerprint(key.public_key()) if key is not None else None
+    loaded = config.stash.get(PROFILE_KEY, None)
+    runs = loaded.profile.handover.history_runs if loaded is not None else 10
+    try:
+        history = history_view(state.run_dir, history_directories(loaded, state.run_dir.parent), runs=runs)
+    except Exception as exc:  # the history is an aid: a broken earlier run must not cost this run its report
+        history = HistoryView(note=f"no comparison with earlier runs: {type(exc).__name__}: {exc}")
+    try:
+        write_handover(state.run_dir, signing_fingerprint=fingerprint, history=history)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"kkp-readiness: the handover report could not be written: {type(exc).__name__}: {exc}",
+              file=sys.stderr)

@@ -566,11 +566,16 @@ class PerformanceSpec(Strict):
 
 
 class HandoverSpec(Strict):
-    """The run's auditable artifacts: a signed manifest (``kkp-readiness verify RUN_DIR``)."""
+    """The run's auditable artifacts: a signed manifest (``kkp-readiness verify RUN_DIR``) and the earlier runs
+    it is compared with (``kkp_readiness.report.history``)."""
 
     signing_key: str | None = Field(None, description="Ed25519 private key (PEM or OpenSSH) that signs "
                                                       "manifest.json; unset: the manifest is written unsigned")
     signing_key_passphrase: SecretRef | None = None
+    history_dir: str | None = Field(None, description="a directory of earlier runs of this site (besides the "
+                                                      "run's own reports directory), relative to the profile file; "
+                                                      "their trend and the changes since the previous run are shown")
+    history_runs: int = Field(10, ge=2, le=100, description="how many runs (this one included) the trends show")
 
 
 class ActiveSpec(Strict):

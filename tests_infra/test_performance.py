@@ -39,6 +39,7 @@ def _judge_fdatasync(report: fio.FioReport, where: str, profile: Profile, eviden
     evidence.attach_svg(f"fdatasync latency on {where}",
                         percentile_chart(job.sync_percentiles_ms, perf.fdatasync_p99_ms,
                                          f"fdatasync latency, {where} ({report.filesystem})"))
+    evidence.figure("fdatasync p99", p99, "ms", better="lower")
     written = job.write_bytes
     cut_short = written < fio.size_bytes(perf.fio.size)
     others = ", ".join(f"p{float(k):g} {v:.2f} ms" for k, v in job.sync_percentiles_ms.items()
@@ -96,6 +97,9 @@ def test_etcd_disk_throughput(disk_target: DiskTarget, measure_disk: Measure, pr
 
 
 def _attach_throughput(report: fio.FioReport, evidence: Evidence) -> None:
+    evidence.figure("write IOPS (4 KiB, queue depth 32)", report.job("write-iops").write_iops, "IOPS", "higher")
+    evidence.figure("write bandwidth (1 MiB blocks)", report.job("write-bandwidth").write_bandwidth_mb_s, "MB/s",
+                    "higher")
     evidence.attach("measured", {job.name: {"write_iops": round(job.write_iops), "write_mb_s": round(
         job.write_bandwidth_mb_s, 1), "runtime_ms": job.runtime_ms} for job in report.jobs})
 
@@ -185,6 +189,10 @@ def test_etcd_check_perf(loaded_profile: LoadedProfile, request: pytest.FixtureR
         result = target_shell.run(target, script, timeout)
     outcome = etcd_perf.read_check_perf(result.exit_status, result.stdout, result.stderr, load, where)
     evidence.attach(f"etcdctl check perf --load={load} against {where}", outcome.to_dict())
+    if outcome.throughput is not None:
+        evidence.figure(f"check perf throughput (load {load})", outcome.throughput, "writes/s", "higher")
+    if outcome.slowest_s is not None:
+        evidence.figure(f"check perf slowest request (load {load})", outcome.slowest_s, "s", "lower")
     rate = etcd_perf.LOAD_RATES[load]
     expect(outcome.passed, f"etcdctl check perf against {where}",
            expected=f"PASS at load {load} (the {perf.seed_etcd_class} class: over "

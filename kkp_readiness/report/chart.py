@@ -12,6 +12,11 @@ from html import escape
 
 PASS_COLOUR = "#2e7d32"
 FAIL_COLOUR = "#c62828"
+#: One colour per verdict in every report (HTML report, handover, charts).
+VERDICT_COLOURS = {
+    "pass": PASS_COLOUR, "fail": FAIL_COLOUR, "warn": "#ef6c00", "error": "#6a1b9a", "waived": "#1565c0",
+    "skip": "#757575", "not-run": "#bdbdbd", "not-implemented": "#e0e0e0",
+}
 WIDTH, LABEL, ROW, TOP = 520, 60, 24, 34
 
 
@@ -51,4 +56,33 @@ def percentile_chart(percentiles_ms: Mapping[str, float], threshold_ms: float, t
               'stroke-dasharray="4 3"/>',
               f'<text x="{line_x + 3:.1f}" y="{TOP - 8}" fill="{FAIL_COLOUR}">limit {threshold_ms:g} ms</text>',
               "</svg>"]
+    return "\n".join(parts)
+
+
+def verdict_bar(counts: Mapping[str, int], title: str, width: int = 300) -> str:
+    """One stacked bar of verdict counts (a checklist section on the handover cover), with its legend.
+
+    >>> svg = verdict_bar({"pass": 3, "fail": 1}, "DNS")
+    >>> "3 pass" in svg and "1 fail" in svg
+    True
+    """
+    total = sum(counts.values()) or 1
+    shown = [(verdict, counts[verdict]) for verdict in VERDICT_COLOURS if counts.get(verdict)]
+    legend_rows = (len(shown) + 2) // 3
+    height = 46 + 16 * legend_rows
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11" role="img">',
+             f"<title>{escape(title)}: " + escape(", ".join(f"{n} {v}" for v, n in shown)) + "</title>",
+             f'<text x="0" y="13" font-weight="bold" font-size="12">{escape(title)}</text>']
+    x = 0.0
+    for verdict, count in shown:
+        span = (width - 2) * count / total
+        parts.append(f'<rect x="{x:.1f}" y="20" width="{span:.1f}" height="14" fill="{VERDICT_COLOURS[verdict]}" '
+                     'stroke="#ffffff" stroke-width="0.5"/>')
+        x += span
+    for index, (verdict, count) in enumerate(shown):
+        lx, ly = (index % 3) * (width / 3), 48 + 16 * (index // 3)
+        parts += [f'<rect x="{lx:.1f}" y="{ly - 9}" width="9" height="9" fill="{VERDICT_COLOURS[verdict]}"/>',
+                  f'<text x="{lx + 12:.1f}" y="{ly}">{count} {escape(verdict)}</text>']
+    parts.append("</svg>")
     return "\n".join(parts)

@@ -10,10 +10,7 @@ import html
 from collections.abc import Callable
 from typing import Any
 
-_VERDICT_COLOURS = {
-    "pass": "#2e7d32", "fail": "#c62828", "warn": "#ef6c00", "error": "#6a1b9a",
-    "skip": "#616161", "waived": "#1565c0",
-}
+from kkp_readiness.report.chart import VERDICT_COLOURS as _VERDICT_COLOURS
 
 
 def _info(report: Any) -> dict[str, Any]:

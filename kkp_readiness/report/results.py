@@ -28,6 +28,12 @@ class TestOutcome:
     verdict: Verdict = Verdict.PASS
     message: str = ""
     duration: float = 0.0
+    evidence: list[dict[str, str]] = field(default_factory=list)
+    figures: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"nodeid": self.nodeid, "verdict": str(self.verdict), "message": self.message,
+                "duration": round(self.duration, 3), "evidence": self.evidence, "figures": self.figures}
 
 
 @dataclass
@@ -48,6 +54,8 @@ class ResultsCollector:
             outcome.verdict = verdict
             outcome.message = info.get("message", "")
         outcome.duration += duration
+        outcome.evidence.extend(info.get("evidence", ()))
+        outcome.figures.extend(info.get("figures", ()))
 
     def requirements(self) -> list[dict[str, Any]]:
         """One object per catalogue entry, in checklist order."""
@@ -72,12 +80,14 @@ class ResultsCollector:
                 "id": requirement.id,
                 "section": requirement.section,
                 "title": requirement.title,
+                "requirement": requirement.requirement,
+                "remediation": requirement.remediation,
                 "level": requirement.level,
                 "severity": requirement.severity,
                 "docs": requirement.docs,
                 "verdict": str(verdict),
                 "messages": messages,
-                "tests": [{"nodeid": o.nodeid, "verdict": str(o.verdict)} for o in outcomes],
+                "tests": [o.to_dict() for o in outcomes],
             })
         return rows
 
@@ -97,7 +107,7 @@ def write_results(path: Path, run: dict[str, Any], rows: list[dict[str, Any]], e
                   waivers: list[dict[str, Any]] | None = None) -> None:
     """Write ``results.json`` (redacted like every artifact), with the run's waivers and whether each expired."""
     document = {
-        "schema": 1,
+        "schema": 2,  # 2: tests carry message, evidence and figures; requirements their text and remediation
         "run": run,
         "exit_code": exit_status,
         "summary": summary(rows),

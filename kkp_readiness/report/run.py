@@ -48,6 +48,11 @@ class RunInfo:
     profile_path: str
     profile_sha256: str
     started: str
+    site: str = ""  # the profile's description
+    base_domain: str = ""
+    kkp_version: str = ""
+    kkp_edition: str = ""
+    seeds: list[str] = field(default_factory=list)
     tool_version: str = __version__
     tool_commit: str | None = None
     host: str = field(default_factory=socket.gethostname)

@@ -47,6 +47,15 @@ def test_healthy_lab_measures_and_passes(healthy_lab, tmp_path: Path) -> None:
     assert len(charts) == 3  # one chart per target: local, node, kubermatic-fast
     assert all(c.read_text().startswith("<svg") for c in charts)
     assert "data:image/svg+xml;base64," in (run.run_dir / "report.html").read_text()  # embedded, self-contained
+    # results.json carries the figures (diff, trends) and the evidence (the handover report shows both)
+    for test in tests:
+        (p99,) = [f for f in test["figures"] if f["name"] == "fdatasync p99"]
+        assert p99["unit"] == "ms"
+        assert 0 < p99["value"] < 10
+        assert any(e["kind"] == "svg" for e in test["evidence"])
+    figures = {f["name"] for t in run.requirement("PERF-003")["tests"] for f in t["figures"]}
+    assert figures == {"write IOPS (4 KiB, queue depth 32)", "write bandwidth (1 MiB blocks)"}
+    assert "fdatasync p99: <b>" in (run.run_dir / "handover.html").read_text()
 
 
 def test_throttled_disks_fail_fdatasync_and_throughput(kkp_lab_factory, tmp_path: Path) -> None:

@@ -36,7 +36,8 @@ def collect(lab_dir: Path, out: Path, cwd: Path) -> subprocess.CompletedProcess[
 def judged(run: SuiteRun) -> dict[str, dict[str, Any]]:
     """Per requirement that ran: its verdict, its messages (test, verdict, text) and its tests."""
     assert run.results is not None, run.output[-3000:]
-    return {r["id"]: {"verdict": r["verdict"], "messages": r["messages"], "tests": r["tests"]}
+    return {r["id"]: {"verdict": r["verdict"], "messages": r["messages"],
+                      "tests": [(t["nodeid"], t["verdict"], t["message"]) for t in r["tests"]]}
             for r in run.results["requirements"] if r["tests"]}
 
 
