@@ -8,6 +8,7 @@ to the pytest-html row when the test's report is made.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +66,9 @@ class Evidence:
         """Record a measured figure (also kept as evidence text), e.g. ``figure("fdatasync p99", 3.2, "ms")``."""
         if better not in ("lower", "higher"):
             raise ValueError(f"better must be 'lower' or 'higher', not {better!r}")
-        self.figures.append(Figure(name, round(float(value), 4), unit, better))
+        if not math.isfinite(value):  # NaN and infinity are not JSON, and compare with nothing
+            raise ValueError(f"the figure {name!r} is not a finite number: {value!r}")
+        self.figures.append(Figure(name, float(f"{value:.6g}"), unit, better))  # 6 significant digits
 
     def to_dicts(self) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
         """The evidence and figures as JSON-able lists (``results.json`` and the handover report)."""

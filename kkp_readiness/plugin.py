@@ -185,6 +185,9 @@ def _prepare_run_dir(config: pytest.Config, loaded: LoadedProfile, collector: Re
         kkp_version=loaded.profile.kkp.version,
         kkp_edition=loaded.profile.kkp.edition,
         seeds=[seed.name for seed in loaded.profile.seeds],
+        history_dir=(loaded.resolve_path(("handover", "history_dir"), loaded.profile.handover.history_dir)
+                     if loaded.profile.handover.history_dir else None),
+        history_runs=loaded.profile.handover.history_runs,
         pytest_args=[redact.redact(a) for a in config.invocation_params.args],
         markexpr=config.option.markexpr or "",
         keywordexpr=config.option.keyword or "",
@@ -659,13 +662,13 @@ def _write_handover(config: pytest.Config, state: RunState, key: Any) -> None:
 
     fingerprint = manifest.key_fingerprint(key.public_key()) if key is not None else None
     loaded = config.stash.get(PROFILE_KEY, None)
-    runs = loaded.profile.handover.history_runs if loaded is not None else 10
     try:
-        history = history_view(state.run_dir, history_directories(loaded, state.run_dir.parent), runs=runs)
+        history = history_view(state.run_dir, history_directories(loaded, state.run_dir.parent.resolve()),
+                               runs=state.info.history_runs)
     except Exception as exc:  # the history is an aid: a broken earlier run must not cost this run its report
         history = HistoryView(note=f"no comparison with earlier runs: {type(exc).__name__}: {exc}")
     try:
         write_handover(state.run_dir, signing_fingerprint=fingerprint, history=history)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # never at the cost of the manifest, which is written next
         print(f"kkp-readiness: the handover report could not be written: {type(exc).__name__}: {exc}",
               file=sys.stderr)

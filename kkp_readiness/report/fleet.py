@@ -8,14 +8,12 @@ against every run, each cell linking to that run's finding.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kkp_readiness.errors import KkpReadinessError
 from kkp_readiness.report.handover import (
     badge,
     esc,
@@ -26,18 +24,16 @@ from kkp_readiness.report.handover import (
     requirements_html,
     section_charts,
     waivers_html,
+    warnings_html,
 )
-from kkp_readiness.report.manifest import MANIFEST, sha256_file
+from kkp_readiness.report.manifest import ManifestError, sha256_file, verify_run
+from kkp_readiness.report.results import load_results
 from kkp_readiness.verdict import ExitCode
 
 #: Which run decides the fleet's headline: a failing seed outweighs one that could not be checked, which
 #: outweighs warnings. A run without a verdict (usage error, nothing selected, interrupted) counts as
 #: one that could not be checked.
 _FLEET_RANK = {ExitCode.OK: 0, ExitCode.WARNINGS: 1, ExitCode.ERRORS: 2, ExitCode.FAILED: 3}
-
-
-class MergeError(KkpReadinessError):
-    """A run directory given to ``merge`` cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +43,9 @@ class FleetRun:
     directory: Path
     results: Mapping[str, Any]
     results_sha256: str
-    manifest_sha256: str | None
-    signed_by: str | None
+    #: What ``verify_run`` says of the directory: "verified, signed by SHA256:..", "verified, unsigned", or why not.
+    verification: str
+    verified: bool
 
     @property
     def label(self) -> str:
@@ -62,24 +59,34 @@ class FleetRun:
 
 
 def load_fleet_run(directory: Path) -> FleetRun:
-    results_file = directory / "results.json"
+    """One run for the fleet document, checked against its manifest (a merged document must not launder an
+    edited run: what does not verify is said on the cover and beside the run)."""
+    results = load_results(directory)  # a ResultsError names the file and the field
     try:
-        results = json.loads(results_file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise MergeError(f"{directory} is not a run directory: cannot read {results_file}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise MergeError(f"{results_file} is not JSON: {exc}") from None
-    if not isinstance(results, dict) or "requirements" not in results:
-        raise MergeError(f"{results_file} is not a kkp-readiness results document")
-    manifest_file = directory / MANIFEST
-    manifest_sha, signed_by = None, None
-    if manifest_file.is_file():
-        manifest_sha = sha256_file(manifest_file)
-        try:
-            signed_by = (json.loads(manifest_file.read_text()).get("signature") or {}).get("key_fingerprint")
-        except ValueError:
-            signed_by = None
-    return FleetRun(directory, results, sha256_file(results_file), manifest_sha, signed_by)
+        check = verify_run(directory)
+    except ManifestError as exc:
+        verified, verification = False, f"not verifiable: {exc}"
+    else:
+        verified = check.ok
+        if not check.ok:
+            verification = "NOT VERIFIED: " + "; ".join(check.lines())
+        elif check.signature == "valid":
+            verification = f"verified, signed by {check.key_fingerprint}"
+        else:
+            verification = "verified, unsigned"
+    return FleetRun(directory, results, sha256_file(directory / "results.json"), verification, verified)
+
+
+def load_fleet(directories: Sequence[Path]) -> list[FleetRun]:
+    """The runs of ``directories``, each once (the same directory named twice would count twice)."""
+    seen: set[Path] = set()
+    runs = []
+    for directory in directories:
+        resolved = Path(directory).resolve()
+        if resolved not in seen:
+            seen.add(resolved)
+            runs.append(load_fleet_run(Path(directory)))
+    return runs
 
 
 def fleet_exit_code(runs: Sequence[FleetRun]) -> int:
@@ -93,7 +100,10 @@ def render_fleet(runs: Sequence[FleetRun], title: str = "KKP readiness handover:
     code = fleet_exit_code(runs)
     all_rows = [row for run in runs for row in run.results.get("requirements", [])]
     big, why, key = overall(code, Counter(row["verdict"] for row in all_rows))
+    doubtful = [f"run {index} ({run.directory}): {run.verification}" for index, run in enumerate(runs, start=1)
+                if not run.verified]
     body = [
+        warnings_html(doubtful),
         '<section class="cover">', f"<h1>{esc(title)}</h1>",
         f'<p><span id="overall-verdict" class="overall v-{key}">{esc(big)}</span></p>',
         f"<p>The fleet's verdict is that of its worst run: {esc(why)}. {len(runs)} runs.</p>",
@@ -104,9 +114,10 @@ def render_fleet(runs: Sequence[FleetRun], title: str = "KKP readiness handover:
     for index, run in enumerate(runs, start=1):
         prefix = f"r{index}-"
         rows = run.results.get("requirements", [])
-        body += [f'<h2 id="run-{index}">Run {index}: {esc(run.label)}</h2>', identity_html(run.results.get("run", {})),
+        body += [f'<h2 id="run-{index}">Run {index}: {esc(run.label)}</h2>',
+                 identity_html(run.results.get("run", {}), prefix),
                  "<h3>What was not run, and why</h3>", not_run_html(rows, prefix),
-                 "<h3>Waivers</h3>", waivers_html(run.results.get("waivers", [])),
+                 "<h3>Waivers</h3>", waivers_html(run.results.get("waivers", []), prefix),
                  requirements_html(rows, prefix, heading=f"Requirements of run {index}")]
     body.append(_sources(runs))
     return page(title, body)
@@ -148,10 +159,9 @@ def _matrix(runs: Sequence[FleetRun]) -> str:
 def _sources(runs: Sequence[FleetRun]) -> str:
     rows = "".join(
         f'<tr><td>{index}</td><td class="mono">{esc(run.directory)}</td><td class="mono">{run.results_sha256}</td>'
-        f'<td class="mono">{esc(run.manifest_sha256 or "no manifest")}</td>'
-        f'<td class="mono">{esc(run.signed_by or "unsigned")}</td></tr>'
+        f'<td class="mono">{esc(run.verification)}</td></tr>'
         for index, run in enumerate(runs, start=1))
     return ('<h2 id="artifacts">Source runs</h2><p>This document was merged from these run directories; check each '
             "with <code>kkp-readiness verify RUN_DIR</code>, which compares every file with its manifest.</p>"
             '<table class="artifacts"><tr><th>#</th><th>Run directory</th><th>results.json SHA-256</th>'
-            f"<th>manifest.json SHA-256</th><th>Signed by</th></tr>{rows}</table>")
+            f"<th>Checked against its manifest</th></tr>{rows}</table>")

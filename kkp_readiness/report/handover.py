@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from kkp_readiness.catalogue import load_catalogue
 from kkp_readiness.redact import redact
 from kkp_readiness.report.chart import VERDICT_COLOURS, verdict_bar
 from kkp_readiness.report.manifest import MANIFEST, SIGNATURE, sha256_file
+from kkp_readiness.report.results import load_results, normalise_results
 from kkp_readiness.verdict import ExitCode
 
 HANDOVER = "handover.html"
@@ -105,6 +105,7 @@ pre{white-space:pre-wrap;word-break:break-word;background:#fafafa;border:1px sol
 margin:4px 0}.msg{background:#fff8e1}.mono{font-family:"DejaVu Sans Mono",monospace;font-size:12px;
 word-break:break-all}details{margin:4px 0}summary{cursor:pointer}.fix{background:#e8f5e9;padding:4px 6px}
 .kv td:first-child{width:190px;color:#616161}
+.warning{border:2px solid #c62828;background:#ffebee;padding:8px 12px;margin-bottom:16px}
 @media print{body{max-width:none;padding:0}details{display:block}details>summary{list-style:none}
 .cover{break-after:page}h2{break-after:avoid}a{color:inherit}}
 """ + "".join(f".v-{key}{{background:{colour}}}.req.v-{key}{{border-left-color:{colour};background:#fff}}"
@@ -113,14 +114,33 @@ word-break:break-all}details{margin:4px 0}summary{cursor:pointer}.fix{background
 
 def render_handover(results: Mapping[str, Any], artifacts: Sequence[Artifact] = (), *,
                     signing_fingerprint: str | None = None, history: HistoryView | None = None,
-                    title: str | None = None) -> str:
-    """The handover document of one run, from its ``results.json`` document."""
-    run = results.get("run", {})
-    rows = results.get("requirements", [])
+                    title: str | None = None, warnings: Sequence[str] = ()) -> str:
+    """The handover document of one run, from its ``results.json`` document.
+
+    ``warnings`` are shown above everything on the cover (e.g. the run directory no longer matches its manifest).
+    """
+    results = normalise_results(results)
+    run = results["run"]
+    rows = results["requirements"]
     headline = title or f"KKP readiness handover: {run.get('profile', '?')}"
-    body = [_cover(results, headline, history), requirements_html(rows),
+    body = [warnings_html(warnings), _cover(results, headline, history), requirements_html(rows),
             artifacts_html(artifacts, run.get("id", ""), signing_fingerprint)]
     return page(f"{headline} ({run.get('id', '')})", body)
+
+
+def warnings_html(warnings: Sequence[str]) -> str:
+    """A red box for what makes the document itself doubtful; nothing when there is nothing to say."""
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{esc(w)}</li>" for w in warnings)
+    return f'<div class="warning" id="document-warnings"><b>Read this first:</b><ul>{items}</ul></div>'
+
+
+def link(url: str) -> str:
+    """A link only for http(s) URLs (a ``javascript:`` URL in a received results.json must not become live)."""
+    if url.startswith(("https://", "http://")):
+        return f'<a href="{esc(url)}">{esc(url)}</a>'
+    return esc(url)
 
 
 def page(title: str, body: Iterable[str]) -> str:
@@ -130,10 +150,11 @@ def page(title: str, body: Iterable[str]) -> str:
 
 
 def _cover(results: Mapping[str, Any], headline: str, history: HistoryView | None) -> str:
-    run = results.get("run", {})
-    rows = results.get("requirements", [])
+    run = results["run"]
+    rows = results["requirements"]
     summary = Counter(row["verdict"] for row in rows)
-    big, why, key = overall(int(results.get("exit_code", ExitCode.USAGE)), summary)
+    big, why, key = overall(results["exit_code"], summary)
+    unchecked = sum(summary.get(v, 0) for v in NOT_JUDGED)
     counts = "".join(f"<td>{badge(v)}</td><td><b>{n}</b></td>" for v in VERDICT_COLOURS if (n := summary.get(v)))
     parts = [
         '<section class="cover">',
@@ -142,12 +163,13 @@ def _cover(results: Mapping[str, Any], headline: str, history: HistoryView | Non
         f"<p>KKP {esc(run.get('kkp_version', '?'))} {esc(str(run.get('kkp_edition', '')).upper())} · base domain "
         f"{esc(run.get('base_domain', '?'))} · seeds {esc(', '.join(run.get('seeds', [])) or '?')}</p>",
         f'<p><span id="overall-verdict" class="overall v-{key}">{esc(big)}</span></p>',
-        f"<p>{esc(why)} (exit code {esc(results.get('exit_code'))}). {len(rows)} requirements in the catalogue.</p>",
+        f"<p>{esc(why)} (exit code {esc(results['exit_code'])}). Of the {len(rows)} requirements of the catalogue, "
+        f"{len(rows) - unchecked} were checked and {unchecked} were not (see what was not run, below).</p>",
         f'<table id="counts"><tr>{counts}</tr></table>',
         '<div class="charts">', *section_charts(rows), "</div>",
         "<h2>Run identity</h2>", identity_html(run),
         "<h2>What was not run, and why</h2>", not_run_html(rows),
-        "<h2>Waivers</h2>", waivers_html(results.get("waivers", [])),
+        "<h2>Waivers</h2>", waivers_html(results["waivers"]),
         "<h2>Since the previous run</h2>", _history(history),
         "</section>",
     ]
@@ -170,7 +192,7 @@ def section_charts(rows: Iterable[Mapping[str, Any]]) -> list[str]:
             for section, counts in by_section.items()]
 
 
-def identity_html(run: Mapping[str, Any]) -> str:
+def identity_html(run: Mapping[str, Any], prefix: str = "") -> str:
     fields = [
         ("Run", run.get("id")), ("Profile", f"{run.get('profile')} ({run.get('profile_path')})"),
         ("Profile SHA-256", run.get("profile_sha256")), ("Operator", run.get("operator")),
@@ -186,7 +208,7 @@ def identity_html(run: Mapping[str, Any]) -> str:
     ]
     cells = "".join(f'<tr><td>{esc(k)}</td><td class="mono">{esc(v if v is not None else "")}</td></tr>'
                     for k, v in fields)
-    return f'<table class="kv" id="identity">{cells}</table>'
+    return f'<table class="kv" id="{esc(prefix)}identity">{cells}</table>'
 
 
 def not_run_html(rows: Sequence[Mapping[str, Any]], prefix: str = "") -> str:
@@ -204,7 +226,7 @@ def not_run_html(rows: Sequence[Mapping[str, Any]], prefix: str = "") -> str:
     return "".join(parts) or "<p>Every catalogue requirement was checked.</p>"
 
 
-def waivers_html(waivers: Sequence[Mapping[str, Any]]) -> str:
+def waivers_html(waivers: Sequence[Mapping[str, Any]], prefix: str = "") -> str:
     if not waivers:
         return "<p>No waivers were given for this run.</p>"
     rows = "".join(
@@ -212,7 +234,7 @@ def waivers_html(waivers: Sequence[Mapping[str, Any]]) -> str:
         f"<td>{badge('waived' if w.get('status') == 'active' else 'fail', str(w.get('status')))}</td>"
         f"<td>{esc(w.get('owner'))}</td><td>{esc(w.get('expires'))}</td><td>{esc(w.get('justification'))}</td></tr>"
         for w in waivers)
-    return ('<table id="waivers"><tr><th>Requirement</th><th>Target</th><th>Status</th><th>Owner</th>'
+    return (f'<table id="{esc(prefix)}waivers"><tr><th>Requirement</th><th>Target</th><th>Status</th><th>Owner</th>'
             f"<th>Expires</th><th>Justification</th></tr>{rows}</table>"
             "<p class=\"meta\">An expired waiver waives nothing: its finding is reported as it is.</p>")
 
@@ -253,7 +275,7 @@ def _requirement(row: Mapping[str, Any], prefix: str = "") -> str:
     parts = [f'<article class="req v-{esc(verdict)}" id="{esc(prefix + row["id"])}">',
              f"<h4>{badge(verdict)} {esc(row['id'])} {esc(row['title'])}</h4>",
              f'<p class="meta">level {esc(row.get("level"))} · severity {esc(row.get("severity"))} · '
-             f'<a href="{esc(row.get("docs", ""))}">{esc(row.get("docs", ""))}</a></p>']
+             f'{link(row.get("docs", ""))}</p>']
     if row.get("requirement"):
         parts.append(f"<p>{esc(row['requirement'])}</p>")
     if verdict in NOT_JUDGED and not row.get("tests"):
@@ -264,22 +286,26 @@ def _requirement(row: Mapping[str, Any], prefix: str = "") -> str:
     if tests:
         parts.append('<table class="tests"><tr><th>Check (target)</th><th>Verdict</th><th>Finding and evidence</th>'
                      "</tr>" + "".join(_test(test) for test in tests) + "</table>")
-    elif row.get("messages"):  # schema 1 results carry messages only
-        parts += [f'<pre class="msg">{esc(m["message"])}</pre>' for m in row["messages"]]
     parts.append("</article>")
     return "".join(parts)
 
 
 def _test(test: Mapping[str, Any]) -> str:
     message = f'<pre class="msg">{esc(test["message"])}</pre>' if test.get("message") else ""
-    figures = "".join(f"<li>{esc(f['name'])}: <b>{f['value']:g} {esc(f['unit'])}</b> "
-                      f"({esc(f['better'])} is better)</li>" for f in test.get("figures", []))
+    figures = "".join(f"<li>{esc(f.get('name', ''))}: <b>{f['value']:g} {esc(f.get('unit', ''))}</b>"
+                      + (f" ({esc(f['better'])} is better)" if f.get("better") else "") + "</li>"
+                      for f in test.get("figures", []))
     evidence = "".join(_evidence(item) for item in test.get("evidence", []))
-    target = test["nodeid"].split("::")[-1]
+    target = check_name(test["nodeid"])
     return (f'<tr><td class="mono">{esc(target)}<br><span class="meta">{esc(test.get("duration", 0))} s</span></td>'
             f"<td>{badge(test['verdict'])}</td><td>{message}"
             + (f"<ul>{figures}</ul>" if figures else "")
             + (evidence or '<span class="meta">no evidence recorded</span>') + "</td></tr>")
+
+
+def check_name(nodeid: str) -> str:
+    """``tests_infra/test_dns.py::test_x[127.0.0.1:53-seed]`` -> ``test_x[127.0.0.1:53-seed]``: the check and target."""
+    return nodeid.split("::")[-1]
 
 
 def _evidence(item: Mapping[str, str]) -> str:
@@ -316,12 +342,13 @@ def artifacts_html(artifacts: Sequence[Artifact], run_id: str, fingerprint: str 
 
 
 def write_handover(run_dir: Path, results: Mapping[str, Any] | None = None, *, out: Path | None = None,
-                   signing_fingerprint: str | None = None, history: HistoryView | None = None) -> Path:
+                   signing_fingerprint: str | None = None, history: HistoryView | None = None,
+                   warnings: Sequence[str] = ()) -> Path:
     """Render the run's handover report into ``run_dir/handover.html`` (or ``out``); its path."""
     if results is None:
-        results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+        results = load_results(run_dir)
     target = out or run_dir / HANDOVER
     document = render_handover(results, run_artifacts(run_dir), signing_fingerprint=signing_fingerprint,
-                               history=history)
+                               history=history, warnings=warnings)
     target.write_text(document, encoding="utf-8")
     return target

@@ -145,8 +145,12 @@ def verify_run(run_dir: Path, public_key: Ed25519PublicKey | None = None) -> Ver
         raise ManifestError(f"{path} cannot be read: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ManifestError(f"{path} is not a kkp-readiness manifest ({FORMAT})")
+    files = manifest.get("files")
+    if not isinstance(files, list) or not all(isinstance(e, dict) and isinstance(e.get("path"), str)
+                                              and isinstance(e.get("sha256"), str) for e in files):
+        raise ManifestError(f"{path} lists its files malformed (each needs a path and a sha256)")
     result = Verification()
-    listed = {entry["path"]: entry for entry in manifest.get("files", [])}
+    listed = {entry["path"]: entry for entry in files}
     for relative, entry in sorted(listed.items()):
         target = run_dir / relative
         if not target.is_file():
@@ -168,8 +172,13 @@ def verify_run(run_dir: Path, public_key: Ed25519PublicKey | None = None) -> Ver
 
 def _check_signature(run_dir: Path, body: bytes, signed: dict[str, Any], public_key: Ed25519PublicKey | None,
                      result: Verification) -> None:
-    result.key_fingerprint = signed.get("key_fingerprint")
-    embedded = serialization.load_pem_public_key(signed["public_key"].encode())
+    result.key_fingerprint = signed.get("key_fingerprint") if isinstance(signed, dict) else None
+    try:
+        embedded = serialization.load_pem_public_key(str(signed["public_key"]).encode())
+    except (KeyError, TypeError, ValueError):
+        result.signature = "invalid"
+        result.problems.append("the manifest's signature block carries no usable public key")
+        return
     if not isinstance(embedded, Ed25519PublicKey) or key_fingerprint(embedded) != result.key_fingerprint:
         result.signature = "invalid"
         return

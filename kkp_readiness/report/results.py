@@ -9,12 +9,14 @@ never ``pass`` unless a test passed.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kkp_readiness.catalogue import Catalogue
+from kkp_readiness.errors import KkpReadinessError
 from kkp_readiness.redact import redact_obj
 from kkp_readiness.verdict import Verdict, exit_code, worst
 
@@ -115,3 +117,68 @@ def write_results(path: Path, run: dict[str, Any], rows: list[dict[str, Any]], e
         "waivers": waivers or [],
     }
     path.write_text(json.dumps(redact_obj(document), indent=2) + "\n", encoding="utf-8")
+
+
+class ResultsError(KkpReadinessError):
+    """A ``results.json`` cannot be read back: missing, not JSON, or not a results document."""
+
+
+_ROW_TEXT = ("section", "title", "requirement", "remediation", "level", "severity", "docs")
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    """A run's ``results.json`` (``path`` is the file or its run directory), checked and brought to schema 2.
+
+    Everything that renders a run later (``handover``, ``merge``) reads it through here, so that a schema-1
+    document (its messages only in ``messages``), a hand-edited one or a truncated one either renders
+    completely or fails with the file and the field named, never with a traceback or a silently dropped finding.
+    """
+    path = Path(path)
+    results_file = path / "results.json" if path.is_dir() else path
+    try:
+        document = json.loads(results_file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ResultsError(f"{results_file} cannot be read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ResultsError(f"{results_file} is not JSON: {exc}") from None
+    return normalise_results(document, str(results_file))
+
+
+def normalise_results(document: Any, source: str = "results") -> dict[str, Any]:
+    """``document`` with every field the renderers use present and typed (see ``load_results``)."""
+    if not isinstance(document, dict) or not isinstance(document.get("requirements"), list):
+        raise ResultsError(f"{source} is not a kkp-readiness results document (no list of requirements)")
+    run = document.get("run")
+    exit_status = document.get("exit_code")
+    out: dict[str, Any] = {
+        **document,
+        "run": run if isinstance(run, dict) else {},
+        "exit_code": exit_status if isinstance(exit_status, int) else 2,
+        "waivers": [w for w in document.get("waivers") or [] if isinstance(w, dict)],
+        "requirements": [_normalise_row(row, index, source) for index, row in enumerate(document["requirements"])],
+    }
+    return out
+
+
+def _normalise_row(row: Any, index: int, source: str) -> dict[str, Any]:
+    if not isinstance(row, dict) or not isinstance(row.get("id"), str) or row.get("verdict") not in set(map(
+            str, Verdict)):
+        raise ResultsError(f"{source}: requirements[{index}] has no id or no known verdict")
+    messages = [m for m in row.get("messages") or [] if isinstance(m, dict)]
+    by_test = {m.get("test"): str(m.get("message") or "") for m in messages}
+    tests = []
+    for test in row.get("tests") or []:
+        if not isinstance(test, dict) or not isinstance(test.get("nodeid"), str):
+            raise ResultsError(f"{source}: a test of {row['id']} has no nodeid")
+        tests.append({
+            "nodeid": test["nodeid"],
+            "verdict": str(test.get("verdict") or row["verdict"]),
+            # schema 1 kept a test's message only in the requirement's messages
+            "message": str(test.get("message") or by_test.get(test["nodeid"], "")),
+            "duration": test.get("duration") if isinstance(test.get("duration"), int | float) else 0.0,
+            "evidence": [e for e in test.get("evidence") or [] if isinstance(e, dict)],
+            "figures": [f for f in test.get("figures") or [] if isinstance(f, dict)
+                        and isinstance(f.get("value"), int | float) and not isinstance(f.get("value"), bool)
+                        and math.isfinite(f["value"])],
+        })
+    return {**row, **{key: str(row.get(key) or "") for key in _ROW_TEXT}, "messages": messages, "tests": tests}

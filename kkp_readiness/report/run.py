@@ -63,6 +63,8 @@ class RunInfo:
     markexpr: str = ""
     keywordexpr: str = ""
     active: bool = False
+    history_dir: str | None = None  # the profile's handover.history_dir, resolved (handover's comparison)
+    history_runs: int = 10  # the profile's handover.history_runs
     cluster_source: str = "live"  # or "snapshot:<DIR>": an offline audit of what `kkp-readiness collect` saved
     finished: str | None = None
 

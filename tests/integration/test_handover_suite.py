@@ -143,3 +143,27 @@ def test_handover_renders_in_a_browser(handover_run: SuiteRun, tmp_path: Path) -
     # The cover's verdict badge, #c62828, must be within the first screen.
     badge = sum(count for count, rgb in colours if rgb == (0xC6, 0x28, 0x28))
     assert badge > 5000, f"the NOT READY badge is not visible on the cover ({badge} red pixels)"
+
+
+def test_the_command_renders_what_the_run_wrote(handover_run: SuiteRun, tmp_path: Path) -> None:
+    """``kkp-readiness handover`` from the run directory gives the run's own document, byte for byte; ``merge``
+    of this run with another seed's (here: a copy) names both and is as bad as the worse."""
+    assert handover_run.run_dir is not None
+    kkp = str(Path(sys.executable).parent / "kkp-readiness")
+    out = tmp_path / "again.html"
+    rendered = subprocess.run([kkp, "handover", str(handover_run.run_dir), f"--out={out}"], capture_output=True,
+                              text=True, timeout=60, check=False)
+    assert rendered.returncode == 0, rendered.stderr
+    assert out.read_bytes() == (handover_run.run_dir / "handover.html").read_bytes()
+
+    other = tmp_path / "reports" / "other-seed-run"
+    shutil.copytree(handover_run.run_dir, other)
+    fleet = tmp_path / "fleet.html"
+    merged = subprocess.run([kkp, "merge", str(handover_run.run_dir), str(other), f"--out={fleet}"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert merged.returncode == 1, merged.stdout + merged.stderr  # the fleet is as bad as its worst run
+    assert merged.stdout.count("verified, unsigned") == 2
+    document = fleet.read_text()
+    assert 'id="r1-DNS-004"' in document
+    assert 'id="r2-DNS-004"' in document
+    assert 'id="document-warnings"' not in document

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kkp_readiness.cli import main
-from kkp_readiness.report.fleet import fleet_exit_code, load_fleet_run, render_fleet
+from kkp_readiness.report.fleet import fleet_exit_code, load_fleet, load_fleet_run, render_fleet
 from kkp_readiness.report.handover import HistoryView, overall, render_handover, run_artifacts, write_handover
 from kkp_readiness.report.manifest import write_manifest
 from kkp_readiness.verdict import ExitCode
@@ -123,3 +123,79 @@ def test_cli_refuses_to_write_into_a_sealed_run(tmp_path: Path, capsys: pytest.C
     assert main(["handover", str(tmp_path), "--no-history", f"--out={out}"]) == ExitCode.OK
     assert out.read_text() == (tmp_path / "handover.html").read_text()  # deterministic
     assert main(["merge", str(tmp_path), str(tmp_path / "missing"), f"--out={out}"]) == ExitCode.USAGE
+
+
+def test_schema_1_findings_are_shown() -> None:
+    row = requirement("DNS-004", "fail")
+    row["tests"] = [{"nodeid": "t::test_x[seed]", "verdict": "fail"}]  # schema 1: no message in the test
+    row["messages"] = [{"test": "t::test_x[seed]", "verdict": "fail", "message": "[DNS-004] found NXDOMAIN"}]
+    for key in ("requirement", "remediation"):
+        del row[key]
+    document = render_handover({**results([row]), "schema": 1})
+    assert "[DNS-004] found NXDOMAIN" in document
+
+
+def test_only_http_links_are_live() -> None:
+    row = requirement("DNS-001", "pass")
+    row["docs"] = "javascript:alert(1)"
+    document = render_handover(results([row]))
+    assert 'href="javascript' not in document
+    assert "javascript:alert(1)" in document  # shown as text
+
+
+def test_the_cover_says_how_much_was_checked() -> None:
+    rows = [requirement("DNS-001", "pass", [check_result("t::a", "pass")]), requirement("DNS-002", "not-implemented"),
+            requirement("DNS-003", "not-run")]
+    document = render_handover(results(rows, exit_code=0))
+    assert "Of the 3 requirements of the catalogue, 1 were checked and 2 were not" in document
+
+
+def test_figures_must_be_finite() -> None:
+    from kkp_readiness.evidence import Evidence
+
+    evidence = Evidence()
+    with pytest.raises(ValueError, match="not a finite number"):
+        evidence.figure("p99", float("nan"), "ms")
+    evidence.figure("slowest", 0.000012345678, "s")
+    assert evidence.figures[0].value == 1.23457e-05  # significant digits, not decimals
+
+
+def test_cli_vouches_only_for_a_run_that_verifies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from kkp_readiness.report.manifest import key_fingerprint
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps(results([requirement("DNS-001", "fail")], exit_code=1)))
+    key = Ed25519PrivateKey.generate()
+    write_manifest(run, "r", key)
+    out = tmp_path / "h.html"
+    assert main(["handover", str(run), "--no-history", f"--out={out}"]) == ExitCode.OK
+    assert key_fingerprint(key.public_key()) in out.read_text()
+    (run / "results.json").write_text(json.dumps(results([requirement("DNS-001", "pass")], exit_code=0)))
+    assert main(["handover", str(run), "--no-history", f"--out={out}"]) == ExitCode.FAILED
+    document = out.read_text()
+    assert 'id="document-warnings"' in document
+    assert "results.json (its SHA-256 differs from the manifest" in document
+    assert "manifest.json is signed (Ed25519" not in document  # no claim for a run that does not verify
+    assert "does not match its manifest" in capsys.readouterr().err
+
+
+def test_fleet_says_which_run_does_not_verify(tmp_path: Path) -> None:
+    good, forged = tmp_path / "good", tmp_path / "forged"
+    for directory in (good, forged):
+        directory.mkdir()
+        (directory / "results.json").write_text(json.dumps(results([requirement("DNS-001", "pass")], exit_code=0)))
+        write_manifest(directory, directory.name)
+    manifest = json.loads((forged / "manifest.json").read_text())
+    manifest["signature"] = {"key_fingerprint": "SHA256:forged"}
+    (forged / "manifest.json").write_text(json.dumps(manifest))
+    runs = load_fleet([good, forged, good])
+    assert [run.directory for run in runs] == [good, forged]  # each run once
+    assert runs[0].verification == "verified, unsigned"
+    assert not runs[1].verified
+    document = render_fleet(runs)
+    assert 'id="document-warnings"' in document
+    assert "SHA256:forged" not in document.split('id="artifacts"')[0].split("document-warnings")[0]
+    assert document.count('id="r1-identity"') == document.count('id="r2-identity"') == 1
