@@ -291,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("archive", metavar="ARCHIVE", help="a .tar.gz written by `kkp-readiness archive`")
     restore.add_argument("--reports-dir", default=os.environ.get("KKP_READINESS_REPORTS", "reports"), metavar="DIR",
                          help="where the run directory is created (default: $KKP_READINESS_REPORTS or ./reports)")
+    restore.add_argument("--keep-unverified", action="store_true",
+                         help="put a run that does not match its manifest into the history anyway (with a warning)")
     restore.set_defaults(handler=_restore)
 
     run = commands.add_parser("run", help="run the suite (arguments after -- go to pytest)")

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from kkp_readiness.report.archive import archive_run, restore_run
+from kkp_readiness.report.archive import UnverifiedRestoreError, archive_run, restore, unarchivable
 from kkp_readiness.report.history import HistoryError, RunRecord, diff, find_runs, load_run, previous_run
 from kkp_readiness.report.manifest import ManifestError, verify_run
 from kkp_readiness.verdict import ExitCode
@@ -27,7 +27,7 @@ def _pair(args: argparse.Namespace) -> tuple[RunRecord | None, RunRecord, str]:
         new = load_run(args.runs[0])
         directories = [new.path.parent, *(Path(d) for d in args.search_dirs or ())]
         searched = ", ".join(str(d) for d in directories)
-        return previous_run(new, find_runs(directories, new.profile)), new, searched
+        return previous_run(new, find_runs(directories, new)), new, searched
     if len(args.runs) != 2:
         raise HistoryError("diff takes two runs: kkp-readiness diff OLD NEW (or diff --previous NEW)")
     return load_run(args.runs[0]), load_run(args.runs[1]), ""
@@ -44,15 +44,26 @@ def diff_command(args: argparse.Namespace) -> int:
         return ExitCode.OK
     result = diff(old, new, threshold=args.threshold / 100)
     failed = result.has_regressions or (args.fail_on_figures and bool(result.figures_worse))
+    notes = _notes(old, new, args)
     if args.json:
-        print(json.dumps({**result.to_dict(), "exit_code": ExitCode.FAILED if failed else ExitCode.OK}, indent=2))
+        print(json.dumps({**result.to_dict(), "notes": notes,
+                          "exit_code": ExitCode.FAILED if failed else ExitCode.OK}, indent=2))
     else:
-        for line in result.lines():
+        lines = result.lines()
+        for line in [*lines[:2], *(f"note: {note}" for note in notes), *lines[2:]]:
             print(line)
         print(f"{len(result.regressed)} regressed, {len(result.recovered)} recovered, {len(result.appeared)} "
               f"appeared, {len(result.vanished)} vanished; {len(result.figures_worse)} of {len(result.figures)} "
               f"figure(s) that moved by {args.threshold:g}% or more got worse")
     return ExitCode.FAILED if failed else ExitCode.OK
+
+
+def _notes(old: RunRecord, new: RunRecord, args: argparse.Namespace) -> list[str]:
+    """What the reader should know before trusting the direction of the changes."""
+    if not args.previous and old.started and new.started and old.started > new.started:
+        # the report reads OLD -> NEW: swapped arguments turn every regression into a recovery
+        return [f"OLD ({old.id}) started after NEW ({new.id}); the arguments may be swapped"]
+    return []
 
 
 def archive_command(args: argparse.Namespace) -> int:
@@ -73,24 +84,38 @@ def archive_command(args: argparse.Namespace) -> int:
             return ExitCode.FAILED
         print(f"warning: archiving {record.path} although it does not match its manifest (--force)",
               file=sys.stderr)
+    left_out = unarchivable(record.path) if args.force else []
+    if left_out:
+        print(f"warning: archiving {record.path} without these symbolic links or special files (--force); the "
+              "restored run will not match its manifest if it lists them:", file=sys.stderr)
+        for path in left_out:
+            print(f"  {path.relative_to(record.path).as_posix()}", file=sys.stderr)
     out = Path(args.out) if args.out else Path.cwd() / f"{record.id}.tar.gz"
-    digest = archive_run(record.path, out, name=record.id)
+    digest = archive_run(record.path, out, name=record.id, force=args.force)
     print(f"archived run {record.id} to {out}", file=sys.stderr)
     print(f"{digest}  {out}")  # sha256sum's format: `sha256sum -c` checks it
     return ExitCode.OK
 
 
 def restore_command(args: argparse.Namespace) -> int:
-    """Unpack an archive as a new run directory, then say whether it matches its manifest (exit 1 if not)."""
-    run_dir = restore_run(Path(args.archive), Path(args.reports_dir))
-    print(f"restored {run_dir}")
+    """Unpack an archive as a new run directory if it matches its manifest; exit 1 (and the run kept hidden in
+    ``.restore-failed-<name>``, out of the history) if not.
+
+    ``keep_unverified`` (``restore --keep-unverified``, where the parser offers it) puts it in place anyway.
+    """
+    keep = bool(getattr(args, "keep_unverified", False))
     try:
-        verification = verify_run(run_dir)
-    except ManifestError as exc:
+        restored = restore(Path(args.archive), Path(args.reports_dir), keep_unverified=keep)
+    except UnverifiedRestoreError as exc:
         print(f"NOT VERIFIED: {exc}")
         return ExitCode.FAILED
-    for line in verification.lines():
+    print(f"restored {restored.path}")
+    for line in restored.findings:
         print(line)
-    print("verified: nothing changed since the run" if verification.ok
-          else "NOT VERIFIED: the restored run differs from its manifest")
-    return ExitCode.OK if verification.ok else ExitCode.FAILED
+    if restored.verified:
+        print("verified: nothing changed since the run")
+        return ExitCode.OK
+    print(f"WARNING: NOT VERIFIED, and added to the history anyway (--keep-unverified): {restored.path} does not "
+          "match its manifest; comparisons with it compare with a run that may have been changed", file=sys.stderr)
+    print("NOT VERIFIED: the restored run differs from its manifest")
+    return ExitCode.FAILED

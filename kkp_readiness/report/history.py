@@ -69,6 +69,12 @@ class RunRecord:
         return str(self.run.get("profile") or "")
 
     @property
+    def base_domain(self) -> str:
+        """The site's base domain, normalised (lower case, no trailing dot); "" for runs that did not record it
+        (schema 1)."""
+        return str(self.run.get("base_domain") or "").strip().rstrip(".").lower()
+
+    @property
     def started(self) -> str:
         """ISO 8601 in UTC as the plugin writes it, so that string order is time order."""
         return str(self.run.get("started") or "")
@@ -106,15 +112,34 @@ def _order(run: RunRecord) -> tuple[str, str]:
     return run.started, run.id
 
 
-def find_runs(directories: Iterable[Path], profile: str) -> list[RunRecord]:
-    """Every readable run of ``profile`` in these report directories, each run once, oldest first.
+def same_site(a: RunRecord, b: RunRecord) -> bool:
+    """Whether two runs are of the same site, so that comparing them means something.
 
-    ``latest`` (a symlink to one of the runs), hidden directories (a restore in progress) and directories
-    without ``results.json`` are not runs; a run that cannot be read is left out rather than failing the
-    history, which is an aid, not evidence. The same run found twice (the reports directory and a history
-    directory) counts once, the first found.
+    The same profile name, and the same ``run.base_domain`` when both runs record one: in a history directory
+    shared by several installations, two sites may well both call their profile ``lab`` or ``prod``. Runs of
+    schema 1 do not record the base domain; they match on the profile name alone.
     """
+    if a.profile != b.profile:
+        return False
+    return not (a.base_domain and b.base_domain) or a.base_domain == b.base_domain
+
+
+def _template(like: str | RunRecord) -> RunRecord:
+    """The run to match: ``like`` itself, or for a bare profile name a run of that profile with no site."""
+    if isinstance(like, RunRecord):
+        return like
+    return RunRecord(Path(), {"run": {"profile": like}})
+
+
+def find_runs_with_skipped(directories: Iterable[Path], like: str | RunRecord,
+                           ) -> tuple[list[RunRecord], list[tuple[Path, str]]]:
+    """``find_runs``' runs, and the run directories that could not be read, as (path, why), in the order found.
+
+    Which site an unreadable run was of cannot be known: every one found is listed.
+    """
+    template = _template(like)
     found: dict[str, RunRecord] = {}
+    skipped: list[tuple[Path, str]] = []
     for directory in directories:
         directory = Path(directory)
         if not directory.is_dir():
@@ -124,16 +149,29 @@ def find_runs(directories: Iterable[Path], profile: str) -> list[RunRecord]:
                 continue
             try:
                 record = load_run(child)
-            except HistoryError:
+            except HistoryError as exc:
+                skipped.append((child, str(exc)))
                 continue
-            if record.profile == profile:
+            if same_site(template, record):
                 found.setdefault(record.id, record)
-    return sorted(found.values(), key=_order)
+    return sorted(found.values(), key=_order), skipped
+
+
+def find_runs(directories: Iterable[Path], like: str | RunRecord) -> list[RunRecord]:
+    """Every readable run of the site of ``like`` in these report directories, each run once, oldest first.
+
+    ``like`` is a run (its site: ``same_site``) or a profile name (every run of that profile, whatever its
+    site). ``latest`` (a symlink to one of the runs), hidden directories (a restore in progress or failed) and
+    directories without ``results.json`` are not runs; a run that cannot be read is left out rather than
+    failing the history, which is an aid, not evidence (``find_runs_with_skipped`` lists them). The same run
+    found twice (the reports directory and a history directory) counts once, the first found.
+    """
+    return find_runs_with_skipped(directories, like)[0]
 
 
 def previous_run(current: RunRecord, runs: Iterable[RunRecord]) -> RunRecord | None:
-    """The latest run of ``current``'s profile that started before it (ties broken by run id), if any."""
-    earlier = [run for run in runs if run.profile == current.profile and run.id != current.id
+    """The latest run of ``current``'s site (``same_site``) that started before it (ties broken by run id)."""
+    earlier = [run for run in runs if same_site(current, run) and run.id != current.id
                and _order(run) < _order(current)]
     return max(earlier, key=_order, default=None)
 
@@ -184,10 +222,15 @@ class Change:
     old_message: str = ""
     new_message: str = ""
 
-    def line(self) -> str:
+    def text(self) -> str:
+        """The change without its kind: ``DNS-004 title: pass -> fail (first line of the finding)``."""
         message = self.new_message or self.old_message
-        return (f"{self.kind:<10}{self.id:<16}{self.old or 'absent'} -> {self.new or 'absent'}  {self.title}"
-                + (f": {message}" if message else ""))
+        return (f"{self.id} {self.title}: {self.old or 'absent'} -> {self.new or 'absent'}"
+                + (f" ({message})" if message else ""))
+
+    def line(self) -> str:
+        """``text`` after a column of the kind, as ``kkp-readiness diff`` prints it."""
+        return f"{self.kind:<10}{self.text()}"
 
 
 @dataclass(frozen=True)
@@ -205,10 +248,18 @@ class FigureChange:
     relative: float  # (new - old) / |old|; +-inf when old was 0
     direction: str
 
-    def line(self) -> str:
+    def text(self) -> str:
+        """The move without its direction: ``PERF-001 fdatasync p99 on test_x[local]: 2 -> 3 ms (+50%, lower is
+        better)``; the test is named by the last part of its node id."""
         percent = f"{self.relative:+.0%}" if math.isfinite(self.relative) else "from 0"
-        return (f"figure {self.direction:<8}{self.requirement:<16}{self.name}: {self.old:g} -> {self.new:g} "
-                f"{self.unit} ({percent}, {self.better} is better)  {self.nodeid}")
+        how = f"{percent}, {self.better} is better" if self.better else percent
+        unit = f" {self.unit}" if self.unit else ""
+        return (f"{self.requirement} {self.name} on {self.nodeid.split('::')[-1]}: {self.old:g} -> {self.new:g}"
+                f"{unit} ({how})")
+
+    def line(self) -> str:
+        """``text`` after a column of the direction, as ``kkp-readiness diff`` prints it."""
+        return f"figure {self.direction:<8}{self.text()}"
 
 
 @dataclass

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import re
+import shutil
 import tarfile
 import textwrap
 import xml.etree.ElementTree as ET
@@ -17,20 +19,24 @@ import pytest
 from kkp_readiness.cli import main
 from kkp_readiness.errors import KkpReadinessError, ProfileError
 from kkp_readiness.profile import load_profile
-from kkp_readiness.report.archive import ArchiveError, archive_run, restore_run, sha256_of
+from kkp_readiness.report import archive as archive_module
+from kkp_readiness.report.archive import ArchiveError, archive_run, restore_run
 from kkp_readiness.report.history import (
     HistoryError,
     RunRecord,
     diff,
     figure_series,
     find_runs,
+    find_runs_with_skipped,
     history_directories,
     load_run,
     previous_run,
+    same_site,
     trend_chart,
     verdict_trend_chart,
 )
-from kkp_readiness.report.manifest import write_manifest
+from kkp_readiness.report.history_view import history_view
+from kkp_readiness.report.manifest import sha256_file, write_manifest
 
 SVG = "{http://www.w3.org/2000/svg}"
 FSYNC = "fdatasync p99"
@@ -59,10 +65,13 @@ def requirement(rid: str, verdict: str, message: str = "", figures: list[dict[st
 
 
 def document(run_id: str, rows: list[dict[str, Any]], profile: str = "lab", started: str | None = None,
-             schema: int = 2) -> dict[str, Any]:
-    return {"schema": schema,
-            "run": {"id": run_id, "profile": profile, "started": started or f"2026-11-2{run_id[-1]}T10:00:00+00:00"},
-            "exit_code": 0, "summary": {}, "requirements": rows, "waivers": []}
+             schema: int = 2, base_domain: str | None = None) -> dict[str, Any]:
+    doc = {"schema": schema,
+           "run": {"id": run_id, "profile": profile, "started": started or f"2026-11-2{run_id[-1]}T10:00:00+00:00"},
+           "exit_code": 0, "summary": {}, "requirements": rows, "waivers": []}
+    if base_domain is not None:
+        doc["run"]["base_domain"] = base_domain
+    return doc
 
 
 def run(run_id: str, verdicts: dict[str, str], **options: Any) -> RunRecord:
@@ -114,7 +123,7 @@ def test_diff_classifies_every_kind_of_change() -> None:
     kinds = [line.split()[0] for line in lines[2:]]
     assert kinds == ["regressed"] * 3 + ["appeared"] * 2 + ["vanished"] * 2 + ["recovered"] * 2
     assert [line.split()[1] for line in lines[2:5]] == ["REG-1", "REG-2", "REG-3"]
-    assert "pass -> fail  Title of REG-1: REG-1 is fail" in lines[2]
+    assert lines[2] == "regressed REG-1 Title of REG-1: pass -> fail (REG-1 is fail)"
     assert not any("SAME" in line or "second line" in line for line in lines)
     encoded = json.loads(json.dumps(result.to_dict()))
     assert encoded["has_regressions"] is True
@@ -239,6 +248,77 @@ def test_previous_run_is_the_latest_earlier_run_of_the_profile() -> None:
     assert previous_run(runs[2], runs) is None
 
 
+def test_runs_of_another_site_with_the_same_profile_name_are_not_compared(tmp_path: Path) -> None:
+    shared = tmp_path / "history"
+    write_run(shared, document("a1", [], base_domain="a.example.com", started="2026-11-01T00:00:00+00:00"))
+    write_run(shared, document("b1", [], base_domain="b.example.com", started="2026-11-02T00:00:00+00:00"))
+    write_run(shared, document("old1", [], schema=1, started="2026-10-01T00:00:00+00:00"))  # no base_domain
+    write_run(shared, document("x1", [], profile="other", base_domain="a.example.com"))
+    current = RunRecord(Path("a2"), document("a2", [], base_domain="A.example.com.",
+                                             started="2026-11-03T00:00:00+00:00"))
+    runs = find_runs([shared], current)
+    assert [r.id for r in runs] == ["old1", "a1"]
+    assert previous_run(current, runs).id == "a1"  # type: ignore[union-attr]
+    everything = find_runs([shared], "lab")  # a profile name alone: every site of that name, as before
+    assert [r.id for r in everything] == ["old1", "a1", "b1"]
+    assert previous_run(current, everything).id == "a1"  # type: ignore[union-attr]  # not b1, a later run
+    unknown = RunRecord(Path("u"), document("u", [], started="2026-11-05T00:00:00+00:00"))
+    assert previous_run(unknown, everything).id == "b1"  # type: ignore[union-attr]
+    assert same_site(everything[0], everything[1])
+    assert not same_site(everything[1], everything[2])
+
+
+def test_unreadable_runs_are_reported_not_dropped(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    write_run(reports, document("r1", []))
+    for name, text in (("broken", "{"), ("alien", '{"run": {}}')):
+        (reports / name).mkdir()
+        (reports / name / "results.json").write_text(text)
+    runs, skipped = find_runs_with_skipped([reports], "lab")
+    assert [r.id for r in runs] == ["r1"]
+    assert [(path, "not JSON" in why or "not a kkp-readiness" in why) for path, why in skipped] == [
+        (reports / "alien", True), (reports / "broken", True)]
+    assert [r.id for r in find_runs([reports], "lab")] == ["r1"]
+
+    current = write_run(reports, document("r2", []))
+    view = history_view(current, [reports])
+    assert view.previous_run == "r1"
+    assert f"2 earlier runs in {reports.resolve()} could not be read and are left out" in view.note
+
+
+def test_history_view_uses_the_change_texts_and_names_no_searched_path(tmp_path: Path, monkeypatch) -> None:
+    reports = tmp_path / "reports"
+    first = write_run(reports, document("r1", [requirement("DNS-004", "pass"),
+                                               requirement("PERF-001", "pass", figures=[figure(FSYNC, 2.0)])],
+                                        base_domain="kkp.example.com"))
+    view = history_view(first, [reports])
+    assert view.note == "This is the first run of profile lab (site kkp.example.com) in its history."
+    monkeypatch.chdir(tmp_path)
+    assert history_view(first, [Path("reports")]) == history_view(first, [reports / "." / ".." / "reports"]) == view
+
+    second = write_run(reports, document("r2", [requirement("DNS-004", "fail", "x: found NXDOMAIN\nmore"),
+                                                requirement("PERF-001", "pass", figures=[figure(FSYNC, 3.0)])]))
+    view = history_view(second, [Path("reports")])
+    difference = diff(load_run(first), load_run(second))
+    assert view.changes == [("regressed", "DNS-004 Title of DNS-004: pass -> fail (x: found NXDOMAIN)"),
+                            ("figure worse", f"PERF-001 {FSYNC} on test_perf_001: 2 -> 3 ms (+50%, lower is better)")]
+    assert [text for _kind, text in view.changes] == [difference.changes[0].text(), difference.figures[0].text()]
+    assert view == history_view(second, [reports.resolve()])
+
+
+def test_change_and_figure_texts() -> None:
+    result = diff(run("r1", {"DNS-004": "pass", "GONE-1": "fail"}), run("r2", {"DNS-004": "fail"}))
+    regressed, vanished = result.regressed[0], result.vanished[0]
+    assert regressed.text() == "DNS-004 Title of DNS-004: pass -> fail (DNS-004 is fail)"
+    assert regressed.line() == f"{'regressed':<10}{regressed.text()}"
+    assert vanished.text() == "GONE-1 Title of GONE-1: fail -> absent (GONE-1 is fail)"
+    moved = diff(figure_run("r1", figure(FSYNC, 0.0), figure("plain", 4.0, "", "")),
+                 figure_run("r2", figure(FSYNC, 2.0), figure("plain", 2.0, "", ""))).figures
+    assert [f.text() for f in moved] == [f"PERF-001 {FSYNC} on test_perf_001: 0 -> 2 ms (from 0, lower is better)",
+                                         "PERF-001 plain on test_perf_001: 4 -> 2 (-50%)"]
+    assert moved[0].line() == f"figure worse   {moved[0].text()}"
+
+
 def test_history_directories_resolve_relative_to_the_profile(tmp_path: Path) -> None:
     site = tmp_path / "site"
     site.mkdir()
@@ -329,8 +409,9 @@ def test_archive_and_restore_round_trip(run_dir: Path, tmp_path: Path, capsys, m
     monkeypatch.chdir(tmp_path)
     assert main(["archive", str(run_dir)]) == 0
     archive = tmp_path / "20261124T100000Z-lab-abcd.tar.gz"
-    assert capsys.readouterr().out == f"{sha256_of(archive)}  {archive}\n"
-    assert archive_run(run_dir, tmp_path / "again.tar.gz") == sha256_of(archive)  # same bytes every time
+    assert capsys.readouterr().out == f"{sha256_file(archive)}  {archive}\n"
+    assert archive_run(run_dir, tmp_path / "again.tar.gz") == sha256_file(archive)  # same bytes every time
+    assert not hasattr(archive_module, "sha256_of")  # one SHA-256 helper: manifest.sha256_file
 
     restored = tmp_path / "restored"
     assert main(["restore", str(archive), "--reports-dir", str(restored)]) == 0
@@ -363,21 +444,111 @@ def test_a_run_without_manifest_is_archived_only_with_force(tmp_path: Path, caps
     assert main(["archive", str(unsealed), "--out", str(out)]) == 1
     assert "it has no usable manifest" in capsys.readouterr().err
     assert main(["archive", str(unsealed), "--out", str(out), "--force"]) == 0
-    assert main(["restore", str(out), "--reports-dir", str(tmp_path / "restored")]) == 1
-    assert "NOT VERIFIED" in capsys.readouterr().out
+    restored = tmp_path / "restored"
+    assert main(["restore", str(out), "--reports-dir", str(restored)]) == 1
+    printed = capsys.readouterr().out
+    assert "NOT VERIFIED" in printed
+    assert "manifest.json cannot be read" in printed
+    assert f"inspect it in {restored / '.restore-failed-r1'} or delete it; it was not added to the history" in printed
+    assert [p.name for p in restored.iterdir()] == [".restore-failed-r1"]
 
 
-def test_a_tampered_archive_restores_but_does_not_verify(run_dir: Path, tmp_path: Path, capsys) -> None:
-    archive = tmp_path / "run.tar.gz"
+def tampered(run_dir: Path, archive: Path) -> Path:
     archive_run(run_dir, archive)
     raw = gzip.decompress(archive.read_bytes())
     original = b"report of 20261124T100000Z-lab-abcd"
     assert raw.count(original) == 1
     archive.write_bytes(gzip.compress(raw.replace(original, original.replace(b"report", b"rEport"))))
-    assert main(["restore", str(archive), "--reports-dir", str(tmp_path / "restored")]) == 1
+    return archive
+
+
+def test_a_tampered_archive_is_not_added_to_the_history(run_dir: Path, tmp_path: Path, capsys) -> None:
+    archive = tampered(run_dir, tmp_path / "run.tar.gz")
+    restored = tmp_path / "restored"
+    write_run(restored, document("20261101T100000Z-lab-0000", [requirement("DNS-004", "pass")]))
+    assert main(["restore", str(archive), "--reports-dir", str(restored)]) == 1
     out = capsys.readouterr().out
     assert "changed:  report.html" in out
     assert "NOT VERIFIED" in out
+    failed = restored / f".restore-failed-{run_dir.name}"
+    assert f"inspect it in {failed} or delete it; it was not added to the history" in out
+    assert not (restored / run_dir.name).exists()
+    assert b"rEport" in (failed / "report.html").read_bytes()  # kept for inspection, hidden from the history
+    assert [r.id for r in find_runs([restored], "lab")] == ["20261101T100000Z-lab-0000"]
+    assert sorted(p.name for p in restored.iterdir()) == [failed.name, "20261101T100000Z-lab-0000"]
+
+    with pytest.raises(ArchiveError, match="it was not added to the history") as raised:
+        restore_run(archive, restored)  # again: a second quarantine, the first one is not overwritten
+    assert "report.html" in str(raised.value)
+    assert len([p for p in restored.iterdir() if p.name.startswith(".restore-failed-")]) == 2
+    assert not (restored / run_dir.name).exists()
+
+    kept = archive_module.restore(archive, tmp_path / "kept", keep_unverified=True)
+    assert kept.path == tmp_path / "kept" / run_dir.name
+    assert kept.verification is not None
+    assert kept.verification.changed == ["report.html"]
+    assert not kept.verified
+
+
+def test_restore_refuses_too_many_members(run_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    archive = tmp_path / "run.tar.gz"
+    archive_run(run_dir, archive)  # 6 members: the run directory, 4 files, allure-results
+    monkeypatch.setattr(archive_module, "MAX_MEMBERS", 5)
+    with pytest.raises(ArchiveError, match=rf"{re.escape(str(archive))}.*more than 5 members"):
+        restore_run(archive, tmp_path / "restored")
+    assert not (tmp_path / "restored").exists() or list((tmp_path / "restored").iterdir()) == []
+    monkeypatch.setattr(archive_module, "MAX_MEMBERS", 6)
+    assert restore_run(archive, tmp_path / "restored").name == run_dir.name
+
+
+def test_restore_refuses_a_tar_bomb(tmp_path: Path) -> None:
+    """A header may declare any size; an uncompressed tar need not even contain the bytes."""
+    bomb = tmp_path / "bomb.tar"
+    info = tarfile.TarInfo("run/results.json")
+    info.size = archive_module.MAX_TOTAL_BYTES + 1
+    bomb.write_bytes(info.tobuf(tarfile.PAX_FORMAT))
+    with pytest.raises(ArchiveError, match=rf"{re.escape(str(bomb))}.*more than 8 GiB"):
+        restore_run(bomb, tmp_path / "restored")
+    assert not (tmp_path / "restored").exists() or list((tmp_path / "restored").iterdir()) == []
+
+
+def test_restore_needs_free_space(run_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    archive = tmp_path / "run.tar.gz"
+    archive_run(run_dir, archive)
+    monkeypatch.setattr(archive_module.shutil, "disk_usage",
+                        lambda path: shutil._ntuple_diskusage(100, 100, 10))  # type: ignore[attr-defined]
+    with pytest.raises(ArchiveError, match=r"10 bytes? free"):
+        restore_run(archive, tmp_path / "restored")
+    assert list((tmp_path / "restored").iterdir()) == []
+
+
+def test_a_run_directory_named_latest_is_refused(run_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ArchiveError, match="latest"):
+        archive_run(run_dir, tmp_path / "latest.tar.gz", name="latest")
+    archive = tar_with(tmp_path, member("latest/results.json"))
+    with pytest.raises(ArchiveError, match="'latest' cannot be a run directory's name"):
+        restore_run(archive, tmp_path / "reports")
+    assert not (tmp_path / "reports" / "latest").exists()
+
+
+def test_links_and_special_files_are_archived_only_with_force(run_dir: Path, tmp_path: Path, capsys) -> None:
+    (run_dir / "evidence").mkdir()
+    (run_dir / "evidence" / "link").symlink_to("../report.html")
+    (run_dir / "dirlink").symlink_to("allure-results", target_is_directory=True)
+    os.mkfifo(run_dir / "pipe")
+    with pytest.raises(ArchiveError) as raised:
+        archive_run(run_dir, tmp_path / "run.tar.gz")
+    assert all(name in str(raised.value) for name in ("evidence/link", "dirlink", "pipe", "--force"))
+    assert not (tmp_path / "run.tar.gz").exists()
+    assert main(["archive", str(run_dir), "--out", str(tmp_path / "run.tar.gz")]) == 2
+    assert "evidence/link" in capsys.readouterr().err
+    assert main(["archive", str(run_dir), "--out", str(tmp_path / "run.tar.gz"), "--force"]) == 0
+    err = capsys.readouterr().err
+    assert "warning" in err
+    assert all(name in err for name in ("evidence/link", "dirlink", "pipe"))
+    with tarfile.open(tmp_path / "run.tar.gz") as tar:
+        names = tar.getnames()
+    assert not any(name.endswith(("link", "pipe")) for name in names)
 
 
 def tar_with(tmp_path: Path, *members: tuple[tarfile.TarInfo, bytes]) -> Path:
@@ -456,6 +627,17 @@ def test_diff_command_exit_codes(tmp_path: Path, capsys) -> None:
     assert "recovered DNS-004" in out
     assert main(["diff", "--previous", str(old)]) == 0
     assert f"no earlier run of profile lab in {reports}" in capsys.readouterr().out
+
+    assert main(["diff", str(old), str(new)]) == 1
+    assert "note: OLD" not in capsys.readouterr().out
+    assert main(["diff", str(new), str(old)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[2] == "note: OLD (r2) started after NEW (r1); the arguments may be swapped"
+    assert main(["diff", str(new), str(old), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == [
+        "OLD (r2) started after NEW (r1); the arguments may be swapped"]
+    assert main(["diff", str(old), str(new), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["notes"] == []
 
     for bad in (["diff", str(old)], ["diff", str(old), str(tmp_path / "missing")],
                 ["diff", "--previous", str(old), str(new)], ["diff", str(old), str(new), "--threshold", "-1"]):
