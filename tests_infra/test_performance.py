@@ -183,8 +183,7 @@ def test_etcd_check_perf(loaded_profile: LoadedProfile, request: pytest.FixtureR
                         "target to performance.targets for a throwaway etcd")
         target = targets[0]
         where = f"a throwaway etcd in {target}"
-        client_port, peer_port = 20000 + secrets.randbelow(20000), 40000 + secrets.randbelow(20000)
-        script = etcd_perf.throwaway_script(target.directory, load, prefix, client_port, peer_port, timeout - 10)
+        script = etcd_perf.throwaway_script(target.directory, load, prefix, etcd_perf.throwaway_ports(), timeout - 10)
         evidence.attach("script", script)
         result = target_shell.run(target, script, timeout)
     outcome = etcd_perf.read_check_perf(result.exit_status, result.stdout, result.stderr, load, where)

@@ -20,7 +20,9 @@ loopback ports of that machine, and removes both when done, also when interrupte
 from __future__ import annotations
 
 import re
+import secrets
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kkp_readiness.errors import ProbeError
@@ -162,16 +164,34 @@ def read_health(exit_status: int, stdout: str, stderr: str, where: str) -> None:
     raise EtcdProbeError(f"{where} is not healthy, check perf cannot run: {reason}{hint}")
 
 
-def throwaway_script(base: str, load: str, prefix: str, client_port: int, peer_port: int, timeout: float) -> str:
+#: Ports a throwaway etcd tries, below Linux's default ephemeral range (32768-60999) where outgoing connections
+#: take their ports; one taken anyway (another service, a parallel run) makes the script try the next pair.
+THROWAWAY_PORTS = (20000, 32000)
+_ENDPOINT = "http://kkp-readiness-endpoint"  # replaced by the shell variable of the pair that started
+
+
+def throwaway_ports(attempts: int = 4) -> list[tuple[int, int]]:
+    """Random (client, peer) port pairs for ``throwaway_script``: each attempt a fresh pair."""
+    low, high = THROWAWAY_PORTS
+    pairs = []
+    while len(pairs) < attempts:
+        client, peer = low + secrets.randbelow(high - low), low + secrets.randbelow(high - low)
+        if client != peer:
+            pairs.append((client, peer))
+    return pairs
+
+
+def throwaway_script(base: str, load: str, prefix: str, ports: Sequence[tuple[int, int]], timeout: float) -> str:
     """A POSIX shell script: start an etcd in a temporary directory under ``base`` on loopback ports of the
-    target, wait until it is healthy, run check perf against it, stop it and remove the directory.
+    target (the next pair of ``ports`` when one is taken), wait until it is healthy, run check perf against it,
+    stop it and remove the directory.
 
     Exit 127 when etcd or etcdctl is missing, 3 when ``base`` is no directory, 4 when the etcd did not
     start (its last log lines on stderr); otherwise check perf's own exit status.
     """
-    client, peer = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
     quoted = shlex.quote(base)
-    perf = shlex.join(check_perf_argv([client], load, prefix))
+    perf = shlex.join(check_perf_argv([_ENDPOINT], load, prefix)).replace(_ENDPOINT, '"$client"')
+    pairs = " ".join(f"{client}:{peer}" for client, peer in ports)
     return "\n".join([
         "set -u",
         "export ETCDCTL_API=3",
@@ -185,18 +205,27 @@ def throwaway_script(base: str, load: str, prefix: str, client_port: int, peer_p
         "trap cleanup EXIT",
         "trap 'exit 143' INT TERM HUP",
         f"echo {FS_MARKER}$(findmnt -n -o FSTYPE,SOURCE -T \"$work\" 2>/dev/null || stat -f -c %T \"$work\")",
-        f"etcd --name kkp-readiness-perf --data-dir \"$work/data\" --listen-client-urls {client} "
-        f"--advertise-client-urls {client} --listen-peer-urls {peer} --initial-advertise-peer-urls {peer} "
-        f"--initial-cluster kkp-readiness-perf={peer} >\"$work/etcd.log\" 2>&1 &",
-        "pid=$!",
-        "tries=0",
-        f"until etcdctl --endpoints={client} --dial-timeout=1s endpoint health >/dev/null 2>&1; do",
-        "  tries=$((tries + 1))",
-        "  if [ $tries -ge 50 ] || ! kill -0 \"$pid\" 2>/dev/null; then",
-        "    echo 'the throwaway etcd did not start:' >&2; tail -n 5 \"$work/etcd.log\" >&2; exit 4",
-        "  fi",
-        "  sleep 0.2",
+        "healthy=",
+        f"for pair in {pairs}; do",
+        "  client=http://127.0.0.1:${pair%%:*}; peer=http://127.0.0.1:${pair##*:}",
+        "  etcd --name kkp-readiness-perf --data-dir \"$work/data\" --listen-client-urls \"$client\" "
+        "--advertise-client-urls \"$client\" --listen-peer-urls \"$peer\" --initial-advertise-peer-urls \"$peer\" "
+        "--initial-cluster kkp-readiness-perf=\"$peer\" >\"$work/etcd.log\" 2>&1 &",
+        "  pid=$!",
+        "  tries=0",
+        "  while [ $tries -lt 50 ] && kill -0 \"$pid\" 2>/dev/null; do",
+        "    if etcdctl --endpoints=\"$client\" --dial-timeout=1s endpoint health >/dev/null 2>&1; then",
+        "      healthy=1; break",
+        "    fi",
+        "    tries=$((tries + 1)); sleep 0.2",
+        "  done",
+        "  [ -n \"$healthy\" ] && break",
+        "  kill \"$pid\" 2>/dev/null; wait \"$pid\" 2>/dev/null; pid=",
+        "  grep -q 'address already in use' \"$work/etcd.log\" || break  # only a taken port is worth another try",
+        "  rm -rf \"$work/data\"",
         "done",
+        "[ -n \"$healthy\" ] || { echo 'the throwaway etcd did not start:' >&2; tail -n 5 \"$work/etcd.log\" >&2; "
+        "exit 4; }",
         f"if command -v timeout >/dev/null 2>&1; then timeout -k 5 {max(1, int(timeout))} {perf}; else {perf}; fi",
     ])
 

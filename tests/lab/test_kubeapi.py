@@ -789,9 +789,15 @@ def test_kubectl_get_nodes(state: dict[str, Any], tmp_path: Path, kubeconfig: st
     assert {r[4] for r in rows} == {"v1.31.4"}
 
 
-def test_request_log_records_every_request(state: dict[str, Any]) -> None:
+def test_request_log_records_every_request(state: dict[str, Any], core: kubernetes.client.CoreV1Api) -> None:
+    """A read, a write and a rejected request of this test itself (xdist may run the others elsewhere)."""
     with _client(state["kubeconfig"]) as client:
         kubernetes.client.CoreV1Api(client).list_namespaced_pod("kube-system", label_selector="component=etcd")
+    name = _name()
+    core.create_namespace({"metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "kkp-readiness"}}})
+    core.delete_namespace(name)
+    with _unauthenticated(state["kubeconfig"], None) as client, pytest.raises(ApiException):
+        kubernetes.client.CoreV1Api(client).list_node()
     requests = read_request_log(state["request_log"])
     assert any(
         r.method == "GET"
@@ -800,7 +806,7 @@ def test_request_log_records_every_request(state: dict[str, Any]) -> None:
         and r.user == "reader"
         for r in requests
     )
-    assert any(r.writes and r.method == "POST" for r in requests)  # the create tests above
+    assert any(r.writes and r.method == "POST" and r.path == "/api/v1/namespaces" for r in requests)
     assert any(r.status == 401 and r.user == "-" for r in requests)
 
 

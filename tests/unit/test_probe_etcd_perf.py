@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -61,7 +63,7 @@ def test_the_command_line_verifies_tls_and_uses_its_own_prefix() -> None:
 
 
 def test_the_throwaway_script_without_etcd_exits_127(tmp_path: Path) -> None:
-    script = etcd_perf.throwaway_script(str(tmp_path), "s", "/p/", 23791, 23801, 90)
+    script = etcd_perf.throwaway_script(str(tmp_path), "s", "/p/", [(23791, 23801)], 90)
     result = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=30,
                             env={**os.environ, "PATH": "/nonexistent"})
     assert result.returncode == 127
@@ -77,3 +79,19 @@ def test_an_unhealthy_endpoint_is_named_before_check_perf_runs() -> None:
     argv = etcd_perf.health_argv(["https://127.0.0.1:2379"], etcd_perf.EtcdClientTls("/ca"), 3)
     assert argv[-2:] == ["endpoint", "health"]
     assert "--command-timeout=3s" in argv
+
+
+@pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd-server is not installed (./scripts/setup installs it)")
+def test_the_throwaway_etcd_moves_on_when_its_port_is_taken(tmp_path: Path) -> None:
+    """The first pair's client port is taken (as by an outgoing connection or another run): the second pair is used.
+    check perf is cut after 1 s by the script's own timeout (exit 124): the etcd had started."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        free = etcd_perf.throwaway_ports(1)[0]
+        script = etcd_perf.throwaway_script(str(tmp_path), "s", "/p/", [(busy, free[1]), free], 1)
+        result = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert "did not start" not in result.stderr, result.stderr
+    assert result.returncode == 124, result.stdout + result.stderr
+    assert list(tmp_path.iterdir()) == []  # removed again
