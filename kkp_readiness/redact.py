@@ -9,6 +9,7 @@ because self-contained HTML reports embed attachments base64-encoded.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 from pathlib import Path
@@ -47,7 +48,8 @@ def _escaped(secret: str) -> set[str]:
     return forms
 
 
-def _forms(secret: str) -> list[str]:
+@functools.lru_cache(maxsize=512)
+def _forms(secret: str) -> tuple[str, ...]:
     """The secret, its escaped forms and its base64 forms at every byte alignment, longest first."""
     raw = secret.encode()
     forms = [secret, *_escaped(secret)]
@@ -62,17 +64,23 @@ def _forms(secret: str) -> list[str]:
             core = core[:-1] if len(core) > 1 else core
         if len(core) >= 8:
             forms.append(core)
-    return sorted(set(forms), key=len, reverse=True)
+    return tuple(sorted(set(forms), key=len, reverse=True))
+
+
+@functools.lru_cache(maxsize=8)
+def _patterns(secrets: frozenset[str]) -> tuple[str, ...]:
+    """Every form of every secret, longest secret first (computed once per set of secrets: a run redacts
+    tens of thousands of strings)."""
+    return tuple(form for secret in sorted(secrets, key=len, reverse=True) for form in _forms(secret))
 
 
 def redact(text: str) -> str:
     """Replace every registered secret (plain or base64-embedded) in ``text`` by a mask."""
     if not _secrets or not text:
         return text
-    for secret in sorted(_secrets, key=len, reverse=True):
-        for form in _forms(secret):
-            if form in text:
-                text = text.replace(form, MASK)
+    for form in _patterns(frozenset(_secrets)):
+        if form in text:
+            text = text.replace(form, MASK)
     return text
 
 
