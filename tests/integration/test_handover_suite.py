@@ -4,6 +4,7 @@ their SHA-256, verification, and rendering in a real browser (Debian's chromium,
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -143,6 +144,14 @@ def test_handover_renders_in_a_browser(handover_run: SuiteRun, tmp_path: Path) -
     # The cover's verdict badge, #c62828, must be within the first screen.
     badge = sum(count for count, rgb in colours if rgb == (0xC6, 0x28, 0x28))
     assert badge > 5000, f"the NOT READY badge is not visible on the cover ({badge} red pixels)"
+
+    pdf = tmp_path / "handover.pdf"  # and it prints (the customer's copy is often a PDF)
+    command = [*command[:-3], "--no-pdf-header-footer", f"--print-to-pdf={pdf}", command[-1]]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert pdf.is_file(), completed.stderr[-2000:]
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes()))
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert pages > 2, pages  # a cover, then the requirements
 
 
 def test_the_command_renders_what_the_run_wrote(handover_run: SuiteRun, tmp_path: Path) -> None:
