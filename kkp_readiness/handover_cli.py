@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kkp_readiness.report.manifest import MANIFEST
 from kkp_readiness.verdict import ExitCode
+
+if TYPE_CHECKING:
+    from kkp_readiness.report.handover import HistoryView
 
 
 def _handover(args: argparse.Namespace) -> int:
@@ -58,7 +62,7 @@ def _verification(run_dir: Path) -> tuple[str | None, list[str]]:
     return (check.key_fingerprint if check.signature == "valid" else None), []
 
 
-def handover_history(run_dir: Path, results: dict, args: argparse.Namespace) -> object | None:
+def handover_history(run_dir: Path, results: dict, args: argparse.Namespace) -> HistoryView | None:
     """The comparison with earlier runs of the same profile, for the report's cover (None: none asked).
 
     By default the same history the run itself used: its reports directory, the profile's history directory and

@@ -50,6 +50,11 @@ class ExitCode:
     INTERRUPTED = 130  # Ctrl-C
 
 
+def rank(verdict: Verdict) -> int:
+    """How bad a verdict is (higher is worse): the order ``worst`` folds by."""
+    return _RANK[verdict]
+
+
 def worst(verdicts: Iterable[Verdict]) -> Verdict:
     """The verdict of a requirement from the verdicts of its targets (skip when there are none)."""
     return max(verdicts, key=_RANK.__getitem__, default=Verdict.SKIP)

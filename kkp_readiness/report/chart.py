@@ -20,6 +20,16 @@ VERDICT_COLOURS = {
 WIDTH, LABEL, ROW, TOP = 520, 60, 24, 34
 
 
+def svg_open(width: float, height: float, title: str, *, tooltip: str | None = None, font_size: int = 11,
+             title_x: int = 4, title_y: int = 15) -> list[str]:
+    """The opening of every chart: an ``<svg>`` a browser renders inline or as an image, its accessible title
+    (``tooltip`` when it should say more than the heading) and the heading drawn at the top."""
+    return [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="{font_size}" role="img">',
+            f"<title>{escape(tooltip or title)}</title>",
+            f'<text x="{title_x}" y="{title_y}" font-weight="bold" font-size="12">{escape(title)}</text>']
+
+
 def _percentile_label(key: str) -> str:
     """fio's ``"99.900000"`` -> ``p99.9``."""
     return "p" + f"{float(key):g}"
@@ -40,10 +50,7 @@ def percentile_chart(percentiles_ms: Mapping[str, float], threshold_ms: float, t
     def x(value: float) -> float:
         return LABEL + plot * value / scale_max
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-             f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12" role="img">',
-             f"<title>{escape(title)}</title>",
-             f'<text x="4" y="16" font-weight="bold">{escape(title)}</text>']
+    parts = svg_open(WIDTH, height, title, font_size=12, title_y=16)
     for index, (key, value) in enumerate(rows):
         y = TOP + index * ROW
         colour = (FAIL_COLOUR if value >= threshold_ms else PASS_COLOUR) if key == judged else "#9e9e9e"
@@ -70,10 +77,8 @@ def verdict_bar(counts: Mapping[str, int], title: str, width: int = 300) -> str:
     shown = [(verdict, counts[verdict]) for verdict in VERDICT_COLOURS if counts.get(verdict)]
     legend_rows = (len(shown) + 2) // 3
     height = 46 + 16 * legend_rows
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11" role="img">',
-             f"<title>{escape(title)}: " + escape(", ".join(f"{n} {v}" for v, n in shown)) + "</title>",
-             f'<text x="0" y="13" font-weight="bold" font-size="12">{escape(title)}</text>']
+    parts = svg_open(width, height, title, tooltip=f"{title}: " + ", ".join(f"{n} {v}" for v, n in shown),
+                     title_x=0, title_y=13)
     x = 0.0
     for verdict, count in shown:
         span = (width - 2) * count / total

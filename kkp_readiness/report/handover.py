@@ -24,7 +24,7 @@ from typing import Any
 from kkp_readiness.catalogue import load_catalogue
 from kkp_readiness.redact import redact
 from kkp_readiness.report.chart import VERDICT_COLOURS, verdict_bar
-from kkp_readiness.report.manifest import MANIFEST, SIGNATURE, sha256_file
+from kkp_readiness.report.manifest import file_entries
 from kkp_readiness.report.results import load_results, normalise_results
 from kkp_readiness.verdict import ExitCode
 
@@ -68,10 +68,7 @@ class Artifact:
 
 def run_artifacts(run_dir: Path) -> list[Artifact]:
     """Every file of the run except this report and the manifest (which is written after it and lists it)."""
-    skip = {HANDOVER, MANIFEST, SIGNATURE}
-    return [Artifact(p.relative_to(run_dir).as_posix(), p.stat().st_size, sha256_file(p))
-            for p in sorted(run_dir.rglob("*"))
-            if p.is_file() and not p.is_symlink() and p.relative_to(run_dir).as_posix() not in skip]
+    return [Artifact(**entry) for entry in file_entries(run_dir, exclude=(HANDOVER,))]
 
 
 def esc(value: Any) -> str:

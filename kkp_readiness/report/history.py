@@ -18,7 +18,6 @@ for the caller (``kkp-readiness diff``, the handover report) to decide.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter
@@ -29,17 +28,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kkp_readiness.errors import KkpReadinessError
-from kkp_readiness.report.chart import VERDICT_COLOURS
+from kkp_readiness.report.chart import VERDICT_COLOURS, svg_open
+from kkp_readiness.report.results import ResultsError, load_results
+from kkp_readiness.verdict import Verdict, rank
 
 if TYPE_CHECKING:
     from kkp_readiness.profile import LoadedProfile
 
 RESULTS = "results.json"
-#: Verdicts of requirements that ran, best first: a move to the right is a regression. ``error`` (could not look)
-#: sits below ``fail`` (looked, and it is wrong), as in kkp_readiness.verdict.
-RAN_ORDER: dict[str, int] = {"pass": 0, "waived": 1, "warn": 2, "error": 3, "fail": 4}
-#: Verdicts of requirements that did not run here: not applicable, not selected, no check yet.
-DID_NOT_RUN = frozenset({"skip", "not-run", "not-implemented"})
+#: Verdicts of requirements that ran, best first: a move to the right is a regression. The order is the one
+#: kkp_readiness.verdict folds targets by (``error``, could not look, below ``fail``, looked and it is wrong).
+RAN_ORDER: dict[str, int] = {str(v): index for index, v in enumerate(
+    sorted((Verdict.PASS, Verdict.WAIVED, Verdict.WARN, Verdict.ERROR, Verdict.FAIL), key=rank))}
 #: Kinds of requirement changes, in the order they are reported (worst news first).
 KINDS = ("regressed", "appeared", "vanished", "recovered")
 _EPSILON = 1e-9  # a move of exactly the threshold counts despite binary floating point (0.9 vs 1.0)
@@ -91,20 +91,20 @@ class RunRecord:
 
 
 def load_run(path: Path | str) -> RunRecord:
-    """The run in ``path``, a run directory or its ``results.json``; a ``HistoryError`` naming the path if not."""
+    """The run in ``path``, a run directory or its ``results.json``; a ``HistoryError`` naming the path if not.
+
+    Read through ``report.results.load_results``, the one loader of results documents (schema 1 brought to 2).
+    """
     path = Path(path)
     results_file = path / RESULTS if path.is_dir() else path
+    if not results_file.exists():
+        raise HistoryError(f"{results_file}: no such run (a run directory or its {RESULTS} is expected)")
     try:
-        document = json.loads(results_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HistoryError(f"{results_file}: no such run (a run directory or its {RESULTS} is expected)") from None
-    except OSError as exc:
-        raise HistoryError(f"{results_file} cannot be read: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise HistoryError(f"{results_file} is not JSON: {exc}") from None
-    if not (isinstance(document, dict) and isinstance(document.get("run"), dict)
-            and isinstance(document.get("requirements"), list) and document["run"].get("id")):
-        raise HistoryError(f"{results_file} is not a kkp-readiness results document (no run id or requirements)")
+        document = load_results(results_file)
+    except ResultsError as exc:
+        raise HistoryError(str(exc)) from None
+    if not document["run"].get("id"):
+        raise HistoryError(f"{results_file} is not a kkp-readiness results document (no run id)")
     return RunRecord(results_file.parent, document)
 
 
@@ -429,13 +429,6 @@ def _short(run_id: str) -> str:
     return f"{match[2]}-{match[3]} {match[4]}:{match[5]}" if match else run_id[:12]
 
 
-def _svg_open(width: int, height: int, title: str) -> list[str]:
-    return [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11" role="img">',
-            f"<title>{escape(title)}</title>",
-            f'<text x="4" y="15" font-weight="bold" font-size="12">{escape(title)}</text>']
-
-
 def trend_chart(points: Sequence[FigurePoint | tuple[str, float]], title: str, unit: str = "",
                 better: str | None = None, width: int = 520, height: int = 180) -> str:
     """A line of one figure across runs (oldest left), each point labelled with its value.
@@ -446,7 +439,7 @@ def trend_chart(points: Sequence[FigurePoint | tuple[str, float]], title: str, u
     if better is None:
         better = next((str(p[3]) for p in points if len(p) > 3 and p[3]), "")
     left, right, top, bottom = 56, 16, 40, 34
-    parts = _svg_open(width, height, title)
+    parts = svg_open(width, height, title)
     if better in ("lower", "higher"):
         parts.append(f'<text x="{width - right}" y="15" text-anchor="end" fill="#616161">'
                      f"{escape(better)} is better</text>")
@@ -499,7 +492,7 @@ def verdict_trend_chart(runs: Sequence[RunRecord], title: str = "Requirements pe
     left, right, top, bottom, legend = 40, 12, 28, 30, 20
     counts = [run.verdict_counts() for run in runs]
     shown = [v for v in TREND_VERDICTS if any(c.get(v) for c in counts)]
-    parts = _svg_open(width, height, title)
+    parts = svg_open(width, height, title)
     if not runs:
         parts += [f'<text x="{left}" y="{top + 20}" fill="#616161">no runs</text>', "</svg>"]
         return "\n".join(parts)

@@ -49,10 +49,18 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _artifacts(run_dir: Path) -> list[Path]:
-    """Every regular file of the run except the manifest and its signature, sorted (stable manifests)."""
+def _artifacts(run_dir: Path, exclude: tuple[str, ...] = ()) -> list[Path]:
+    """Every regular file of the run except the manifest, its signature and ``exclude``, sorted (stable
+    manifests)."""
+    skip = {MANIFEST, SIGNATURE, *exclude}
     return sorted(p for p in run_dir.rglob("*") if p.is_file() and not p.is_symlink()
-                  and p.relative_to(run_dir).as_posix() not in (MANIFEST, SIGNATURE))
+                  and p.relative_to(run_dir).as_posix() not in skip)
+
+
+def file_entries(run_dir: Path, exclude: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """``{path, size, sha256}`` of every artifact (``_artifacts``): the manifest's list, and the handover's."""
+    return [{"path": p.relative_to(run_dir).as_posix(), "size": p.stat().st_size, "sha256": sha256_file(p)}
+            for p in _artifacts(run_dir, exclude)]
 
 
 def key_fingerprint(public_key: Ed25519PublicKey) -> str:
@@ -83,8 +91,7 @@ def load_signing_key(path: Path, passphrase: str | None = None) -> Ed25519Privat
 
 def write_manifest(run_dir: Path, run_id: str, signing_key: Ed25519PrivateKey | None = None) -> dict[str, Any]:
     """Hash every artifact into ``manifest.json`` (and sign it when a key is given); the manifest."""
-    files = [{"path": p.relative_to(run_dir).as_posix(), "size": p.stat().st_size, "sha256": sha256_file(p)}
-             for p in _artifacts(run_dir)]
+    files = file_entries(run_dir)
     manifest: dict[str, Any] = {"format": FORMAT, "run": run_id, "algorithm": "sha256", "files": files}
     if signing_key is not None:
         public = signing_key.public_key()

@@ -41,17 +41,14 @@ class Articles(HTMLParser):
         self.text: dict[str, str] = {}
         self.overall = ""
         self._current: str | None = None
-        self._depth = 0
         self._in_overall = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
-        if tag == "article":
-            self._current, self._depth = attributes["id"] or "", 1
+        if tag == "article":  # articles do not nest
+            self._current = attributes["id"] or ""
             self.order.append(self._current)
             self.text[self._current] = ""
-        elif self._current and tag == "article":
-            self._depth += 1
         if attributes.get("id") == "overall-verdict":
             self._in_overall = True
 
