@@ -2,4 +2,4 @@
 fixtures the shipped checks use live in ``fixtures/``."""
 
 pytest_plugins = ["kkp_readiness.plugin", "fixtures.site", "fixtures.cluster", "fixtures.active", "fixtures.lab",
-                  "fixtures.bastion", "fixtures.egress", "fixtures.performance"]
+                  "fixtures.bastion", "fixtures.egress", "fixtures.performance", "fixtures.cloud"]

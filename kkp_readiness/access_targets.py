@@ -15,6 +15,7 @@ where its address came from, so that a failure names the profile field or kubeco
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,33 @@ def kubeconfig_server(path: str, context: str | None) -> str:
     if not server:
         raise ValueError(f"its cluster {cluster_name!r} has no server URL")
     return str(server)
+
+
+def kubeconfig_ca(path: str, context: str | None) -> bytes | None:
+    """The CA (PEM) the kubeconfig trusts for ``context``'s cluster: embedded data or a file; None: none named."""
+    import base64
+
+    document = yaml.safe_load(Path(path).expanduser().read_text()) or {}
+    name = context or document.get("current-context")
+    contexts = {c.get("name"): c.get("context") or {} for c in document.get("contexts") or []}
+    clusters = {c.get("name"): c.get("cluster") or {} for c in document.get("clusters") or []}
+    cluster = clusters.get(contexts.get(name, {}).get("cluster"), {})
+    if cluster.get("certificate-authority-data"):
+        return base64.b64decode(cluster["certificate-authority-data"])
+    if cluster.get("certificate-authority"):
+        return (Path(path).expanduser().parent / cluster["certificate-authority"]).read_bytes()
+    return None
+
+
+def is_address(host: str) -> bool:
+    """True for an IP address (no DNS name to resolve)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def url_endpoint(url: str) -> tuple[str, int]:
@@ -116,21 +144,30 @@ class CloudApi:
     ca_bundle: str | None = None
 
 
-#: Azure's endpoints for every subscription: Entra ID logins and Resource Manager (proxy allowlist, "Azure").
-AZURE_APIS = (CloudApi("Azure login (Entra ID)", "https://login.microsoftonline.com/"),
-              CloudApi("Azure Resource Manager", "https://management.azure.com/"))
-
-
 def cloud_api_endpoints(loaded: LoadedProfile) -> list[CloudApi]:
-    """The API endpoints of the profile's cloud provider that KKP and the cloud controller call."""
+    """The API endpoints of the profile's cloud provider that KKP and the cloud controller call.
+
+    Azure: Entra ID (logins) and Resource Manager, as the profile names them (the public cloud's by
+    default); vSphere: the vCenter's SDK URL (``endpoint``, else ``$GOVC_URL``); OpenStack: Keystone (the
+    catalog's other endpoints need a token: ``openstack_service_endpoints``).
+    """
     cloud = loaded.profile.cloud
-    if cloud.provider == "azure":
-        return list(AZURE_APIS)
+    if cloud.provider == "azure" and cloud.azure:
+        ca_bundle = loaded.resolve_path(("cloud", "azure", "ca_bundle"), cloud.azure.ca_bundle)
+        return [CloudApi("Azure login (Entra ID)", cloud.azure.authority_host.rstrip("/") + "/", ca_bundle),
+                CloudApi("Azure Resource Manager", cloud.azure.resource_manager.rstrip("/") + "/", ca_bundle)]
     if cloud.provider == "vsphere" and cloud.vsphere:
-        endpoint = cloud.vsphere.endpoint
+        endpoint = cloud.vsphere.endpoint or os.environ.get("GOVC_URL", "")
+        if not endpoint:
+            return []
         url = endpoint if "://" in endpoint else f"https://{endpoint}/sdk"
+        parts = urllib.parse.urlsplit(url)
+        url = urllib.parse.urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""),
+                                       parts.path or "/sdk", "", ""))  # never a user:password@ of GOVC_URL
         ca_bundle = loaded.resolve_path(("cloud", "vsphere", "ca_bundle"), cloud.vsphere.ca_bundle)
-        return [CloudApi("vCenter", url, ca_bundle)]
+        return [CloudApi("vCenter", url, ca_bundle or os.environ.get("GOVC_TLS_CA_CERTS"))]
     if cloud.provider == "openstack" and cloud.openstack:
-        return [CloudApi("OpenStack Keystone", cloud.openstack.auth_url)]
+        url = cloud.openstack.auth_url or os.environ.get("OS_AUTH_URL", "")
+        ca_bundle = loaded.resolve_path(("cloud", "openstack", "ca_bundle"), cloud.openstack.ca_bundle)
+        return [CloudApi("OpenStack Keystone", url, ca_bundle or os.environ.get("OS_CACERT"))] if url else []
     return []

@@ -13,7 +13,7 @@ import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from kkp_readiness.secrets import SecretRef
 
@@ -201,6 +201,8 @@ class LoadBalancerSpec(Strict):
     mode: LbMode = "cloud"
     address_pools: list[AddressRange] = Field(default_factory=list, description="CIDRs or a-b ranges")
     workload_addresses: int = Field(0, ge=0, description="addresses reserved for user workloads")
+    user_clusters: int = Field(0, ge=0, description="user clusters planned (one address each under the "
+                                                    "LoadBalancer expose strategy)")
     bgp_peers: list[BgpPeer] = Field(default_factory=list)
 
 
@@ -213,6 +215,8 @@ class NetworkSpec(Strict):
     pod_cidr: AddressRange | None = None
     service_cidr: AddressRange | None = None
     remote_workers: bool = Field(False, description="workers run outside the seed network (Konnectivity)")
+    routed_cidrs: list[AddressRange] = Field(
+        default_factory=list, description="prefixes routed to the machines' network; the VIP ranges must lie in one")
 
 
 class InfraSpec(Strict):
@@ -417,65 +421,150 @@ class ConfigRepoSpec(Strict):
     secret_store: Literal["git-crypt", "vault", "none"] = "git-crypt"
 
 
+class MachineDeploymentSpec(Strict):
+    """The provider's ``cloudProviderSpec`` of a MachineDeployment, as machine-controller reads it.
+
+    Why free-form: each provider has its own field names (camelCase, as in the MachineDeployment
+    YAML the site will apply); the provider checks name what is missing and look up what it refers to.
+    Secrets never go here (machine-controller takes them from the preset or the seed's credentials).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
 class AzureSpec(Strict):
-    tenant_id: str
-    subscription_id: str
-    client_id: str
-    client_secret: SecretRef
+    """Azure: a service principal (or any azure-identity credential) and the network KKP's machines use.
+
+    Credentials: the profile's ``client_secret`` reference, else the ``AZURE_CLIENT_SECRET`` (and
+    ``AZURE_TENANT_ID``, ``AZURE_CLIENT_ID``, ``AZURE_SUBSCRIPTION_ID``) variables, else whatever
+    azure-identity's DefaultAzureCredential finds (workload identity, managed identity, Azure CLI).
+    """
+
+    tenant_id: str | None = Field(None, description="default: $AZURE_TENANT_ID")
+    subscription_id: str | None = Field(None, description="default: $AZURE_SUBSCRIPTION_ID")
+    client_id: str | None = Field(None, description="default: $AZURE_CLIENT_ID")
+    client_secret: SecretRef | None = Field(None, description="default: $AZURE_CLIENT_SECRET, else "
+                                                               "DefaultAzureCredential")
+    authority_host: Url = Field("https://login.microsoftonline.com", description="Entra ID (sovereign clouds differ)")
+    resource_manager: Url = Field("https://management.azure.com", description="Azure Resource Manager endpoint")
+    ca_bundle: str | None = Field(None, description="PEM bundle trusted for both endpoints; default: system store")
     location: str
+    zones: list[str] = Field(default_factory=list, description="availability zones planned (AZURE-003)")
+    vm_sizes: list[str] = Field(default_factory=list, description="VM sizes that must offer those zones")
     resource_group: str
     vnet: str
     subnet: str
     subnet_cidr: AddressRange | None = None
+    route_table: str | None = Field(None, description="associated with the subnet (AZURE-004)")
+    security_group: str | None = Field(None, description="network security group of the subnet (AZURE-004)")
+    role_scope: Literal["subscription", "resource-group"] = Field(
+        "resource-group", description="where the role assignments must grant KKP's actions (AZURE-002)")
+    machine_deployment: MachineDeploymentSpec | None = None
+
+
+class VsphereNetwork(Strict):
+    """A port group or network machines are attached to."""
+
+    name: str
+    role: Literal["management", "user-clusters"] = "user-clusters"
+    cidr: AddressRange | None = None
+    dhcp: bool = Field(True, description="DHCP serves it (user-cluster networks must have it)")
+    tenant: str | None = Field(None, description="the cloud.tenants entry the network belongs to")
+
+
+def _network_entry(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
 
 
 class VsphereSpec(Strict):
-    endpoint: str
-    username: str
-    password: SecretRef
+    """vSphere: the vCenter, the technical user and the inventory objects KKP's machines use.
+
+    Credentials: the profile's fields, else ``GOVC_URL``, ``GOVC_USERNAME``, ``GOVC_PASSWORD``,
+    ``GOVC_TLS_CA_CERTS`` and ``GOVC_TLS_KNOWN_HOSTS`` (govc's own variables). The certificate is
+    always verified: a CA bundle, or a pinned SHA-256 (or SHA-1) thumbprint.
+    """
+
+    endpoint: str | None = Field(None, description="vCenter URL or host; default: $GOVC_URL")
+    username: str | None = Field(None, description="default: $GOVC_USERNAME")
+    password: SecretRef | None = Field(None, description="default: $GOVC_PASSWORD")
     datacenter: str
     cluster: str
     datastore: str
-    networks: list[str] = Field(min_length=1)
+    resource_pool: str | None = None
+    networks: list[Annotated[VsphereNetwork, BeforeValidator(_network_entry)]] = Field(min_length=1)
     folder: str | None = None
     ca_bundle: str | None = None
-    thumbprint: str | None = None
+    thumbprint: str | None = Field(None, description="pinned certificate thumbprint, hex (colons allowed)")
+    machine_deployment: MachineDeploymentSpec | None = None
 
 
 class OpenstackSpec(Strict):
-    auth_url: str
-    region: str
-    domain: str = "Default"
-    project_name: str
+    """OpenStack: Keystone v3 credentials and the project's network objects.
+
+    Credentials: the profile's fields, else the ``clouds.yaml`` entry ``cloud`` names, else the
+    ``OS_*`` variables (an openrc file), as the openstack CLI reads them.
+    """
+
+    cloud: str | None = Field(None, description="entry of clouds.yaml (default: $OS_CLOUD)")
+    auth_url: str | None = None
+    region: str | None = None
+    domain: str | None = Field(None, description="user and project domain name (default: Default)")
+    project_name: str | None = None
     project_id: str | None = None
     username: str | None = None
     password: SecretRef | None = None
     application_credential_id: str | None = None
     application_credential_secret: SecretRef | None = None
+    ca_bundle: str | None = Field(None, description="PEM bundle trusted for Keystone and the catalog's endpoints")
+    roles: list[str] = Field(default_factory=lambda: ["member"], description="roles the user needs in the project")
     availability_zones: list[str] = Field(default_factory=list)
     network: str
     subnet_id: str | None = None
     subnet_cidr: AddressRange | None = None
+    router: str | None = Field(None, description="router attaching the subnet to the external network")
     floating_ip_pool: str | None = None
-    dns_servers: list[str] = Field(default_factory=list)
+    machine_deployment: MachineDeploymentSpec | None = None
 
     @model_validator(mode="after")
     def _credentials(self) -> OpenstackSpec:
-        password = self.username is not None and self.password is not None
-        app_cred = self.application_credential_id is not None and self.application_credential_secret is not None
-        if not (password or app_cred):
-            raise ValueError(
-                "give username + password, or application_credential_id + application_credential_secret"
-            )
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        if (self.application_credential_id is None) != (self.application_credential_secret is None):
+            raise ValueError("application_credential_id and application_credential_secret go together")
         return self
 
 
+class TenantSpec(Strict):
+    """A tenant of the site: its own machine network(s) and its own technical user (VSPHERE-006, OPENSTACK-008)."""
+
+    name: str
+    cidrs: list[AddressRange] = Field(min_length=1)
+    user: str = Field(description="the tenant's technical user, application credential or client ID")
+
+
 class CloudSpec(Strict):
+    """The cloud the site's machines run in, and how it joins KKP (integration option I or II)."""
+
     provider: CloudProvider = "none"
     integration: Literal["workers-only", "additional-seed"] | None = None
     azure: AzureSpec | None = None
     vsphere: VsphereSpec | None = None
     openstack: OpenstackSpec | None = None
+    dns_servers: list[DnsServerAddress] = Field(
+        default_factory=list, description="DNS servers of the cloud's machine networks (asked from the bastion)")
+    worker_hosts: list[Endpoint] = Field(
+        default_factory=list, description="one host (host[:ssh port]) in each worker network, reached over SSH "
+                                          "through the bastion: the provider API and the seed are dialled from it")
+    planned_machines: int | None = Field(None, ge=1, description="machines the cloud subnets must hold "
+                                                                 "(management and user clusters)")
+    headroom_percent: int = Field(25, ge=0, le=400, description="spare addresses on top of planned_machines")
+    tenants: list[TenantSpec] = Field(default_factory=list)
+    management_user: str | None = Field(None, description="the management components' technical user "
+                                                          "(default: the provider section's user)")
+    seed: str | None = Field(None, description="integration additional-seed: the seeds[] entry that runs in the cloud")
+    seed_machines: list[Endpoint] = Field(default_factory=list,
+                                          description="the additional seed's machines (SSH from the provisioning "
+                                                      "host: the bastion)")
 
     @model_validator(mode="after")
     def _provider_section(self) -> CloudSpec:
@@ -484,6 +573,11 @@ class CloudSpec(Strict):
         for other in ("azure", "vsphere", "openstack"):
             if other != self.provider and getattr(self, other) is not None:
                 raise ValueError(f"'{other}:' is set but provider is {self.provider!r}")
+        if self.integration == "additional-seed" and self.seed is None:
+            raise ValueError("integration additional-seed needs seed: the name of the seeds[] entry in the cloud")
+        names = [t.name for t in self.tenants]
+        if len(set(names)) != len(names):
+            raise ValueError("tenant names must be unique")
         return self
 
 
@@ -629,6 +723,8 @@ class Profile(Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"seed names must be unique; repeated: {', '.join(duplicates)}")
+        if self.cloud.seed is not None and self.cloud.seed not in names:
+            raise ValueError(f"cloud.seed {self.cloud.seed!r} is not one of the seeds ({', '.join(names)})")
         return self
 
     # ----- derived facts, so checks never recompute them differently -----
@@ -647,6 +743,10 @@ class Profile(Strict):
         """Every name the ingress certificate must cover."""
         names = self.ingress_names()
         return names + [n for n in self.certificates.extra_names if n not in names]
+
+    def cloud_seed(self) -> SeedSpec | None:
+        """The seed that runs in the cloud (integration additional-seed), else None."""
+        return next((seed for seed in self.seeds if seed.name == self.cloud.seed), None)
 
     def facets(self) -> dict[str, set[Any]]:
         """Profile facts the catalogue's ``applies_to`` conditions are matched against."""

@@ -52,6 +52,7 @@ from kkp_readiness.lab.process import Daemon, free_port
 from kkp_readiness.lab.topology import (
     BASTION_ADDRESS,
     NODE_ADDRESS,
+    WORKER_ADDRESS,
     require_loopback,
 )
 
@@ -136,6 +137,10 @@ class BastionPlan:
     #: The bastion's firewall: sshd's ``PermitOpen`` allows every lab destination but the DNS servers'
     #: ports, so that it cannot open TCP connections to them (UDP still works).
     dns_tcp_blocked: bool = False
+    #: The bastion's firewall for other parts: it cannot open connections to these parts' ports.
+    bastion_blocked: tuple[str, ...] = ()
+    #: The worker network's firewall: the worker host (sshd) cannot open connections to these parts' ports.
+    worker_blocked: tuple[str, ...] = ()
     #: Encrypt the operator key handed to the suite with this passphrase (the profile's key_passphrase
     #: canary); never written to the state.
     key_passphrase: str | None = None
@@ -211,7 +216,8 @@ class BastionPart(Part):
         user = pwd.getpwuid(os.geteuid()).pw_name
         bin_dir = self._install_tools(directory / "bin", plan)
         node_bin = self._install_node_commands(directory / "node-bin", plan)
-        permit_open = self._permit_open(ctx) if plan.dns_tcp_blocked else None
+        blocked = (("dns",) if plan.dns_tcp_blocked else ()) + plan.bastion_blocked
+        permit_open = self._permit_open(ctx, blocked) if blocked else None
         key_file = directory / "id_ed25519"
         authorized = generate_key(key_file, plan.key_passphrase)
         if plan.authorize_other_key:
@@ -244,11 +250,17 @@ class BastionPart(Part):
                                            BASTION_ADDRESS, node_bin)).port
         else:
             node_port = free_port(NODE_ADDRESS, udp=False)
+        worker_public = generate_key(directory / "worker_host_ed25519")
+        worker_permit = self._permit_open(ctx, blocked=plan.worker_blocked) if plan.worker_blocked else None
+        worker_port = self.launch(server("worker", WORKER_ADDRESS, directory / "worker_host_ed25519",
+                                         BASTION_ADDRESS, node_bin, worker_permit)).port
         assert bastion_port is not None
         assert node_port is not None
+        assert worker_port is not None
         known_hosts = directory / "known_hosts"
         known_hosts.write_text(f"{known_hosts_name(BASTION_ADDRESS, bastion_port)} {bastion_public}\n"
-                               f"{known_hosts_name(NODE_ADDRESS, node_port)} {node_public}\n")
+                               f"{known_hosts_name(NODE_ADDRESS, node_port)} {node_public}\n"
+                               f"{known_hosts_name(WORKER_ADDRESS, worker_port)} {worker_public}\n")
         self.state = {
             "host": BASTION_ADDRESS,
             "port": bastion_port,
@@ -258,6 +270,7 @@ class BastionPart(Part):
             "host_key_fingerprint": public_fingerprint(bastion_public),
             "node": f"{NODE_ADDRESS}:{node_port}",
             "node_host_key_fingerprint": public_fingerprint(node_public),
+            "worker": f"{WORKER_ADDRESS}:{worker_port}",
             "bin": str(bin_dir),
         }
         return self.state
@@ -273,19 +286,22 @@ class BastionPart(Part):
         return node_bin
 
     @staticmethod
-    def _permit_open(ctx: LabContext) -> list[str]:
-        """The bastion firewall of ``dns_tcp_blocked``: every lab destination except the DNS servers.
+    def _permit_open(ctx: LabContext, blocked: tuple[str, ...] = ("dns",)) -> list[str]:
+        """A firewall in sshd's terms: every lab destination except the ports of the ``blocked`` parts.
 
-        sshd's ``PermitOpen`` can only allow, and it matches the host as the client names it (an
-        address or a name such as ``proxy.kkp.lab``). So every port the parts started before the
-        bastion publish is allowed for any host (``*:port``), except the DNS servers' ports, and the
-        node on any port; what a later part adds is covered without editing this list.
+        The bastion's (``dns_tcp_blocked``) blocks the DNS servers; the worker host's (``worker_blocked``)
+        blocks e.g. the cloud APIs or the ingress. sshd's ``PermitOpen`` can only allow, and it matches
+        the host as the client names it (an address or a name such as ``proxy.kkp.lab``). So every port
+        the parts started before the bastion publish is allowed for any host (``*:port``), except the
+        blocked parts' ports, and the node on any port; what a later part adds is covered without
+        editing this list.
         """
-        if "dns" not in ctx.states:
-            raise LabError("the bastion's PermitOpen needs the dns part's state: start it first")
-        dns_ports = set(_ports(ctx.states["dns"]))
-        others = {port for name, state in ctx.states.items() if name != "dns" for port in _ports(state)}
-        return [f"{NODE_ADDRESS}:*", *(f"*:{port}" for port in sorted(others - dns_ports))]
+        missing = [name for name in blocked if name not in ctx.states]
+        if missing:
+            raise LabError(f"the PermitOpen firewall needs the state of {', '.join(missing)}: start it first")
+        closed = {port for name in blocked for port in _ports(ctx.states[name])}
+        others = {port for name, state in ctx.states.items() if name not in blocked for port in _ports(state)}
+        return [f"{NODE_ADDRESS}:*", f"{WORKER_ADDRESS}:*", *(f"*:{port}" for port in sorted(others - closed))]
 
     @staticmethod
     def _install_tools(bin_dir: Path, plan: BastionPlan) -> Path:

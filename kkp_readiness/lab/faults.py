@@ -1143,20 +1143,15 @@ _EGRESS = (
           breaks=("PROXY-008",), touches=("egress:mirror-images",), shown_with=OFFLINE_PROFILE,
           apply=_mirror_without("quay.io/kubermatic/machine-controller:v1.61.0")),
 )
-#: A cloud for ACCESS-005: the lab's "OpenStack" answers at keystone.kkp.lab (the ingress, by the wildcard).
-OPENSTACK_PROFILE: dict[str, Any] = {"cloud": {"provider": "openstack", "openstack": {
-    "auth_url": "https://keystone.kkp.lab:${lab:ingress.https_port}/v3", "region": "lab", "project_name": "kkp",
-    "network": "lab-net", "username": "kkp-lab", "password": "${file:${lab:egress.cloud_password_file}}"}}}
-
-
-def _keystone_elsewhere(plan: DnsPlan) -> None:
-    for data in plan.servers():
-        data.hosts[f"keystone.{BASE_DOMAIN}"] = WRONG_ADDRESS
+def _cloud_api_blocked_at_bastion(plan: BastionPlan) -> None:
+    plan.bastion_blocked = ("cloud",)
 
 
 _EGRESS = (*_EGRESS, Fault(
-    "dns-cloud-api-elsewhere", "dns", "keystone.kkp.lab, the cloud's API, resolves to an address nothing answers on.",
-    breaks=("ACCESS-005",), touches=("dns:keystone",), shown_with=OPENSTACK_PROFILE, apply=_keystone_elsewhere))
+    "cloud-api-unreachable-from-bastion", "bastion", "The bastion's firewall drops connections to the cloud "
+    "provider's API (the lab's OpenStack stand-in); the seed nodes and workers still reach it.",
+    breaks=("ACCESS-005",), touches=("bastion:permit-open",), shown_with={"extends": "lab-openstack"},
+    apply=_cloud_api_blocked_at_bastion))
 _ALL = (*_ALL, *_EGRESS)
 
 
@@ -1252,6 +1247,37 @@ _ALL = (*_ALL, Fault(
     "kube-fast-volumes-slow", "kubeapi", "The volumes of the storage class kubermatic-fast are provisioned on a "
     "disk with 40 IOPS and 10 MB/s (a throttled block device): fio in a pod on such a volume measures slow syncs.",
     breaks=("PERF-002", "PERF-004"), touches=("kube:fast-volumes",), apply=_fast_volumes_slow))
+
+# --- the cloud's worker network (the bastion part's worker host, a firewall in sshd's PermitOpen terms) ---------
+
+
+def _workers_blocked(*parts: str) -> Callable[[BastionPlan], None]:
+    def apply(plan: BastionPlan) -> None:
+        plan.worker_blocked = parts
+    return apply
+
+
+#: Per lab cloud profile: the requirement a worker network cut off from the provider's API breaks, and the one a
+#: worker network cut off from the seed's node-port load balancer breaks (option I: 009-type, II: 012-type).
+_WORKER_FAULTS = (("openstack", "OPENSTACK-009", "OPENSTACK-015"), ("azure", "AZURE-006", "AZURE-012"),
+                  ("vsphere", "VSPHERE-010", "VSPHERE-013"))
+
+_ALL = (*_ALL, *(fault for provider, api_id, seed_id in _WORKER_FAULTS for fault in (
+    Fault(f"{provider}-api-unreachable-from-workers", "bastion", "The worker network's firewall drops HTTPS to the "
+          f"{provider} API (the worker host cannot connect to the lab's cloud stand-ins).", breaks=(api_id,),
+          touches=("bastion:worker-firewall",), shown_with={"extends": f"lab-{provider}"},
+          apply=_workers_blocked("cloud")),
+    Fault(f"{provider}-workers-cut-off-from-seed", "bastion", "The worker network's firewall drops connections to "
+          "the seed's node-port load balancer (the lab's ingress and node-port proxy addresses).", breaks=(seed_id,),
+          touches=("bastion:worker-firewall",), shown_with={"extends": f"lab-{provider}"},
+          apply=_workers_blocked("ingress")),
+)))
+
+# --- cloud providers: each provider module of kkp_readiness.lab.cloudapi lists its own (``faults()``) ----------
+# Imported here, at the end: the provider modules import ``Fault`` from this module.
+from kkp_readiness.lab.cloud_part import cloud_faults  # noqa: E402
+
+_ALL = (*_ALL, *cloud_faults())
 
 #: Every fault by name, in the order they are documented and applied.
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _ALL}

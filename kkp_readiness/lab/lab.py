@@ -19,6 +19,7 @@ from typing import Any
 
 from kkp_readiness.errors import LabError
 from kkp_readiness.lab.bastion_part import BastionPart
+from kkp_readiness.lab.cloud_part import CloudPart
 from kkp_readiness.lab.config_repo_part import ConfigRepoPart
 from kkp_readiness.lab.conformance_part import ConformancePart
 from kkp_readiness.lab.dns_part import DnsPart
@@ -40,6 +41,8 @@ PARTS: dict[str, type[Part]] = {
     # Before the bastion: the node's sshd runs in its own mount namespace, which sees only the mounts
     # made before it starts (the slow disk of the disk-slow fault).
     PerfPart.name: PerfPart,
+    # Before the bastion: the worker host's firewall (sshd PermitOpen) is computed from the cloud APIs' ports.
+    CloudPart.name: CloudPart,
     BastionPart.name: BastionPart,
     ConfigRepoPart.name: ConfigRepoPart,
     ConformancePart.name: ConformancePart,

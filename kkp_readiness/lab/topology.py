@@ -28,6 +28,8 @@ WRONG_ADDRESS = "127.0.0.99"
 BASTION_ADDRESS = "127.0.0.1"
 #: Where the sshd standing for a seed node listens: cp-1's InternalIP in the lab cluster.
 NODE_ADDRESS = "127.0.1.1"
+#: Where the sshd standing for a host in the cloud's worker network listens (reached through the bastion only).
+WORKER_ADDRESS = "127.0.2.1"
 
 #: Where the lab's Kubernetes API server listens (on a free port), and the names in its certificate.
 KUBEAPI_ADDRESS = "127.0.0.1"
