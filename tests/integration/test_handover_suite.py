@@ -95,7 +95,7 @@ def test_handover_has_every_verdict_kind_and_every_requirement(handover_run: Sui
     errors = [rid for rid in text if rid.startswith("STORAGE") and text[rid].startswith("ERROR")]
     assert errors, "the forbidden storage classes give errors"
     assert "403" in text[errors[0]] or "forbidden" in text[errors[0]]
-    assert "no automated check exists yet" in text["AZURE-001"]
+    assert "no automated check exists yet" in text["AZURE-014"]
     assert "NOT-RUN" in text["PERF-001"]
     assert "not selected" in text["PERF-001"]
     assert "PASS" in text["DNS-001"]

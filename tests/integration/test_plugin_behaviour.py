@@ -147,7 +147,7 @@ def test_results_json_accounts_for_every_requirement(lab_run) -> None:
     by_verdict = {r["id"]: r["verdict"] for r in rows}
     assert by_verdict["DNS-001"] == "pass"
     assert by_verdict["INFRA-001"] == "not-run"  # implemented, but -m selected DNS and CERT only
-    assert by_verdict["AZURE-001"] == "not-implemented"
+    assert by_verdict["AZURE-014"] == "not-implemented"
     assert "pass" not in {by_verdict[r.id] for r in load_catalogue() if r.section not in ("DNS", "CERT")}
     assert results["summary"]["pass"] == 14  # DNS-001..006, CERT-001..007 and CERT-103 (the lab uses its own CA)
     assert results["exit_code"] == 0

@@ -201,7 +201,7 @@ def test_state_file_is_json_with_processes(tmp_path: Path) -> None:
         names = [p["name"] for part in state["processes"].values() for p in part]
         assert names == ["dns-primary", "dns-secondary", "ingress-nginx", "kubeapi", "egress-resolver",
                          "egress-token-server", "egress-registry-ee", "egress-registry-mirror", "egress-internet-nginx",
-                         "egress-proxy", "etcd", "sshd-bastion", "sshd-node"]
+                         "egress-proxy", "etcd", "cloudapi", "sshd-bastion", "sshd-node", "sshd-worker"]
         assert lab.state == state
 
 
