@@ -12,7 +12,7 @@ Probes return data; the checks in ``tests_infra/test_openstack.py`` judge it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kkp_readiness import redact
@@ -105,11 +105,10 @@ class Quota:
 
 @dataclass(frozen=True)
 class Credentials:
-    """The openstacksdk configuration and where its parts came from (for evidence; no secret)."""
+    """The openstacksdk configuration (a ``CloudRegion``) and where its parts came from (for messages; no secret)."""
 
-    options: dict[str, Any]
+    region: Any
     sources: tuple[str, ...]
-    secrets: tuple[str, ...] = field(repr=False, default=())
 
 
 def _profile_options(loaded: LoadedProfile, spec: OpenstackSpec) -> dict[str, Any]:
@@ -164,10 +163,10 @@ def credentials(loaded: LoadedProfile, environ: dict[str, str] | None = None) ->
     if not auth.get("auth_url"):
         raise CredentialsMissing("no Keystone URL: set cloud.openstack.auth_url, a clouds.yaml entry "
                                  "(cloud.openstack.cloud or $OS_CLOUD) or OS_AUTH_URL")
-    hidden = tuple(str(auth[k]) for k in ("password", "application_credential_secret", "token") if auth.get(k))
-    for secret in hidden:
-        redact.register(secret)
-    return Credentials({"config": region}, tuple(sources), hidden)
+    for key in ("password", "application_credential_secret", "token"):
+        if auth.get(key):
+            redact.register(str(auth[key]))
+    return Credentials(region, tuple(sources))
 
 
 def _reason(exc: Exception) -> str:
@@ -294,7 +293,7 @@ def connect(loaded: LoadedProfile) -> OpenstackCloud:
     openstack = require("openstack", "openstack")
     keystone_errors = require("keystoneauth1.exceptions", "openstack")
     found = credentials(loaded)
-    region = found.options["config"]
+    region = found.region
     region.config["api_timeout"] = loaded.profile.timeouts.http
     region.config["connect_retries"] = 0
     region.config["status_code_retries"] = 0

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,8 @@ import yaml
 from kkp_readiness import redact
 from kkp_readiness.cloud.errors import AuthenticationFailed, CloudProbeError, CredentialsMissing
 from kkp_readiness.cloud.extras import require
+from kkp_readiness.errors import TlsProbeError
+from kkp_readiness.probes import tls
 
 DEFAULT_PORT = 443
 DEFAULT_PATH = "/sdk"
@@ -380,47 +381,37 @@ def trusted_by(settings: Settings) -> str:
 
 
 def probe_certificate(settings: Settings, timeout: float) -> CertificateFacts:
-    """Handshake with the endpoint: the certificate's thumbprints and whether the profile's trust accepts it."""
-    x509 = require("cryptography.x509", "vsphere")
+    """Handshake with the endpoint: the certificate's thumbprints and whether the profile's trust accepts it.
+
+    The presented certificate comes from ``probes.tls`` (an inspection handshake, nothing sent), the
+    verdict from a pin comparison or from an ordinary verifying handshake (``tls.client_accepts``).
+    """
     try:
-        with socket.create_connection((settings.host, settings.port), timeout=timeout) as raw:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            with context.wrap_socket(raw, server_hostname=settings.host) as tls:
-                der = tls.getpeercert(binary_form=True) or b""
-    except (OSError, ssl.SSLError) as exc:
+        observed = tls.fetch_presented_chain(settings.host, settings.port, settings.host, timeout)
+    except TlsProbeError as exc:
         raise CloudProbeError(f"vCenter {settings.endpoint} did not answer a TLS handshake: {exc}") from None
+    der = observed.chain_der[0] if observed.chain_der else b""
     prints = thumbprints(der)
-    try:
-        subject = x509.load_der_x509_certificate(der).subject.rfc4514_string()
-    except ValueError:
-        subject = "(unparsable certificate)"
+    subject = observed.leaf.subject if observed.chain else "(no certificate)"
     problem = None
     if settings.thumbprint and prints.get(len(settings.thumbprint)) != settings.thumbprint:
         problem = (f"thumbprint {prints.get(len(settings.thumbprint))} (SHA-{_bits(settings.thumbprint)}), "
                    f"not the pinned {settings.thumbprint}")
     elif settings.ca_bundle or not settings.thumbprint:
-        problem = _verify_chain(settings, timeout)
+        try:
+            accepted, reason = tls.client_accepts(settings.host, settings.port, settings.host, settings.ca_bundle,
+                                                  timeout)
+        except TlsProbeError as exc:
+            raise CloudProbeError(f"vCenter {settings.endpoint} did not complete a TLS handshake: {exc}") from None
+        if not accepted:
+            source = f"the CA bundle {settings.ca_bundle}" if settings.ca_bundle else "the system's CA store"
+            problem = f"not verified against {source}: {reason}"
     return CertificateFacts(settings.endpoint, trusted_by(settings), problem is None, prints[64], prints[40],
                             subject, problem, settings.thumbprint)
 
 
 def _bits(thumbprint: str) -> int:
     return {40: 1, 64: 256, 128: 512}[len(thumbprint)]
-
-
-def _verify_chain(settings: Settings, timeout: float) -> str | None:
-    context = ssl_context(Settings(settings.host, settings.port, settings.path, "", "", settings.ca_bundle, None))
-    try:
-        with socket.create_connection((settings.host, settings.port), timeout=timeout) as raw, \
-                context.wrap_socket(raw, server_hostname=settings.host):
-            return None
-    except ssl.SSLCertVerificationError as exc:
-        source = f"the CA bundle {settings.ca_bundle}" if settings.ca_bundle else "the system's CA store"
-        return f"not verified against {source}: {exc.verify_message or exc.reason}"
-    except (OSError, ssl.SSLError) as exc:
-        raise CloudProbeError(f"vCenter {settings.endpoint} did not complete a TLS handshake: {exc}") from None
 
 
 # --- the session ----------------------------------------------------------------------------------------------

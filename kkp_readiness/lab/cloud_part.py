@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import socket
 import ssl
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kkp_readiness.errors import LabError
 from kkp_readiness.lab.ca import utcnow
 from kkp_readiness.lab.cloudapi import providers
-from kkp_readiness.lab.part import LabContext, Part
+from kkp_readiness.lab.part import LabContext, Part, write_private
 from kkp_readiness.lab.process import Daemon, free_port
 from kkp_readiness.lab.topology import require_loopback
 
@@ -36,19 +34,12 @@ class CloudPlan:
     """Each provider's world (healthy unless a fault edited it); a provider left out is not served."""
 
     worlds: dict[str, Any] = field(default_factory=lambda: {p: providers.module(p).World()
-                                                            for p in providers.available()})
+                                                            for p in providers.PROVIDERS})
 
     def world(self, provider: str) -> Any:
         if provider not in self.worlds:
             raise LabError(f"the lab has no {provider} stand-in")
         return self.worlds[provider]
-
-
-def write_private(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    os.chmod(path, 0o600)
-    return path
 
 
 def answers_tls(address: str, port: int, ca_bundle: str, timeout: float = 1.0) -> bool:
@@ -119,4 +110,4 @@ class CloudPart(Part):
 
 def cloud_faults() -> list[Any]:
     """Every provider's faults (``faults()`` of each provider module), for ``lab.faults.FAULTS``."""
-    return [fault for p in providers.available() for fault in providers.module(p).faults()]
+    return [fault for p in providers.PROVIDERS for fault in providers.module(p).faults()]

@@ -71,6 +71,14 @@ class LabContext:
         return path
 
 
+def write_private(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` readable by the owner only (mode 0600): lab secrets, tokens, credentials."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    os.chmod(path, 0o600)
+    return path
+
+
 def pick_egress_address(check_ports: bool, attempts: int = 50) -> str:
     """A random address of ``EGRESS_RANGE`` where TCP 53/80/443 and UDP 53 can be bound (if ``check_ports``)."""
     network = ipaddress.ip_network(EGRESS_RANGE)

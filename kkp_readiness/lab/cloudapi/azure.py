@@ -433,7 +433,7 @@ class Api:
 
 def lab_state(world: World, base_url: str, directory: Path, leaf: Any) -> dict[str, Any]:
     """What ``profiles/lab-azure.yaml`` reads as ``${lab:cloud.azure.KEY}``; the secret only as a file."""
-    from kkp_readiness.lab.cloud_part import write_private
+    from kkp_readiness.lab.part import write_private
 
     secret_file = write_private(directory / "azure-client-secret", world.client_secret)
     subnet = world.subnets.get(world.subnet)

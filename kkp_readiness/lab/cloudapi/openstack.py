@@ -120,7 +120,7 @@ class World:
 
 def lab_state(world: World, base_url: str, directory: Path, leaf: Any) -> dict[str, Any]:
     """What ``profiles/lab-openstack.yaml`` reads; the secrets go to files (mode 0600)."""
-    from kkp_readiness.lab.cloud_part import write_private
+    from kkp_readiness.lab.part import write_private
 
     management = world.networks[0]
     return {

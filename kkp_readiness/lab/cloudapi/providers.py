@@ -8,18 +8,13 @@ the part need no change when a provider is added.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from types import ModuleType
 from typing import Any
 
 from kkp_readiness.errors import LabError
 
-#: In start order; a provider whose module does not exist yet is left out (``available``).
+#: In start order; each names a module of this package.
 PROVIDERS = ("openstack", "azure", "vsphere")
-
-
-def available() -> tuple[str, ...]:
-    return tuple(p for p in PROVIDERS if importlib.util.find_spec(f"{__package__}.{p}") is not None)
 
 
 def module(provider: str) -> ModuleType:

@@ -134,7 +134,7 @@ def lab_state(world: World, base_url: str, directory: Path, leaf: Any) -> dict[s
     """What ``profiles/lab-vsphere.yaml`` reads; the password goes to a file (mode 0600)."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from kkp_readiness.lab.cloud_part import write_private
+    from kkp_readiness.lab.part import write_private
 
     der = leaf.certificate.public_bytes(Encoding.DER)
     dc = world.datacenter

@@ -32,7 +32,6 @@ import base64
 import datetime as dt
 import http.client
 import json
-import os
 import ssl
 import sys
 from collections.abc import Callable
@@ -46,7 +45,7 @@ import kkp_readiness
 from kkp_readiness.errors import LabError
 from kkp_readiness.lab.ca import LabCA, utcnow
 from kkp_readiness.lab.kubeapi.cluster import READER, RESTRICTED, KubePlan
-from kkp_readiness.lab.part import LabContext, Part
+from kkp_readiness.lab.part import LabContext, Part, write_private
 from kkp_readiness.lab.perf_part import make_slow_disk, remove_slow_disk
 from kkp_readiness.lab.process import Daemon, free_port
 from kkp_readiness.lab.topology import KUBE_CONTEXT, KUBEAPI_ADDRESS, KUBEAPI_NAME, require_loopback
@@ -63,12 +62,6 @@ REQUEST_LOG = "requests.log"
 CLIENT_CERT_GROUPS = ("kkp-readiness",)
 #: The ExecCredential API version of the exec plugin (the stable one, as kubectl writes it today).
 EXEC_API_VERSION = "client.authentication.k8s.io/v1"
-
-
-def _write_private(path: Path, text: str) -> Path:
-    path.write_text(text)
-    os.chmod(path, 0o600)
-    return path
 
 
 def kubeconfig(url: str, root_ca_pem: bytes, user: str, credentials: dict[str, Any]) -> dict[str, Any]:
@@ -197,7 +190,7 @@ class KubeApiPart(Part):
         cluster.generate_tokens()
         directory = ctx.directory(self.name)
         _fill_kkp_ca_bundle(plan, ctx, directory)
-        cluster_file = _write_private(directory / "cluster.json", json.dumps(cluster.to_dict(), indent=1) + "\n")
+        cluster_file = write_private(directory / "cluster.json", json.dumps(cluster.to_dict(), indent=1) + "\n")
         now = utcnow()
         valid = (now - dt.timedelta(days=1), now + dt.timedelta(days=365))
         leaf = ctx.ca.issue_leaf(
@@ -241,11 +234,11 @@ class KubeApiPart(Part):
         root_pem = root_ca.read_bytes()
         main_token = cluster.token(plan.kubeconfig_token)
         restricted = cluster.token(RESTRICTED)
-        script = _write_private(directory / "exec-credential.py", exec_plugin_script(reader.token))
+        script = write_private(directory / "exec-credential.py", exec_plugin_script(reader.token))
 
         def write(name: str, user: str, credentials: dict[str, Any]) -> Path:
             document = kubeconfig(url, root_pem, f"kkp-readiness-{user}", credentials)
-            return _write_private(directory / name, yaml.safe_dump(document, sort_keys=False))
+            return write_private(directory / name, yaml.safe_dump(document, sort_keys=False))
 
         main = write("kubeconfig", main_token.name, {"token": main_token.token})
         limited = write("kubeconfig-restricted", restricted.name, {"token": restricted.token})
